@@ -1,0 +1,109 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+/// One settings list for every target: Swift 6 language mode (strict concurrency) and
+/// internal imports by default, so C types from `CRdKafka` cannot leak into public API.
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("InternalImportsByDefault"),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+/// Hot paths (Forest evaluator, Features parser) are always compiled with full optimisation
+/// and without exclusivity checks, even in debug builds, so tests run at a realistic speed.
+let hotPathSettings: [SwiftSetting] = swiftSettings + [
+    .unsafeFlags(["-Ounchecked", "-enforce-exclusivity=unchecked"]),
+]
+
+let package = Package(
+    name: "InstallScorer",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "scorer", targets: ["scorer"]),
+        .executable(name: "simulator", targets: ["simulator"]),
+        .library(name: "Forest", targets: ["Forest"]),
+        .library(name: "Features", targets: ["Features"]),
+        .library(name: "Kafka", targets: ["Kafka"]),
+        .library(name: "Scoring", targets: ["Scoring"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+    ],
+    targets: [
+        // MARK: - Kafka
+        .systemLibrary(
+            name: "CRdKafka",
+            pkgConfig: "rdkafka",
+            providers: [.apt(["librdkafka-dev"]), .brew(["librdkafka"])]
+        ),
+        .target(name: "Kafka", dependencies: ["CRdKafka"], swiftSettings: swiftSettings),
+        .target(
+            name: "KafkaOptions",
+            dependencies: ["Kafka", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: - Model and features
+        .target(name: "Forest", swiftSettings: hotPathSettings),
+        .target(name: "Features", dependencies: ["CZlib"], swiftSettings: hotPathSettings),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
+
+        // MARK: - Service
+        .target(
+            name: "Scoring",
+            dependencies: [
+                "Kafka", "Forest", "Features",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: - Load simulator
+        .target(
+            name: "LoadSimulator",
+            dependencies: [
+                "Kafka", "Features",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "simulator/Sources/LoadSimulator",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "simulator",
+            dependencies: [
+                "LoadSimulator", "KafkaOptions",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "simulator/Sources/simulator",
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: - Command line
+        .executableTarget(
+            name: "scorer",
+            dependencies: [
+                "Scoring", "Forest", "Features", "Kafka", "KafkaOptions", "LoadSimulator",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: - Tests
+        .testTarget(name: "ForestTests", dependencies: ["Forest"], resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
+        .testTarget(name: "FeaturesTests", dependencies: ["Features", "Forest"], resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
+        .testTarget(name: "KafkaTests", dependencies: ["Kafka"], swiftSettings: swiftSettings),
+        .testTarget(name: "ScoringTests", dependencies: ["Scoring", "Kafka", "Forest", "Features"], swiftSettings: swiftSettings),
+        .testTarget(name: "LoadSimulatorTests", dependencies: ["LoadSimulator", "Kafka"], swiftSettings: swiftSettings),
+    ]
+)

@@ -1,0 +1,2 @@
+/// Namespace of the `Features` library (see DESIGN.md for its job).
+public enum FeaturesLibrary {}

@@ -1,0 +1,2 @@
+/// Namespace of the `Kafka` library (see DESIGN.md for its job).
+public enum KafkaLibrary {}

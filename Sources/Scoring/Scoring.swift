@@ -1,0 +1,2 @@
+/// Namespace of the `Scoring` library (see DESIGN.md for its job).
+public enum ScoringLibrary {}

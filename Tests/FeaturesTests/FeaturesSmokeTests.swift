@@ -1,0 +1,6 @@
+import Testing
+@testable import Features
+
+@Suite struct FeaturesSmokeTests {
+    @Test func moduleLoads() { #expect(Bool(true)) }
+}

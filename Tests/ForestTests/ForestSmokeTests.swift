@@ -1,0 +1,6 @@
+import Testing
+@testable import Forest
+
+@Suite struct ForestSmokeTests {
+    @Test func moduleLoads() { #expect(Bool(true)) }
+}

@@ -1,0 +1,6 @@
+import Testing
+@testable import Kafka
+
+@Suite struct KafkaSmokeTests {
+    @Test func moduleLoads() { #expect(Bool(true)) }
+}

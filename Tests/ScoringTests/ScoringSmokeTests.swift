@@ -1,0 +1,6 @@
+import Testing
+@testable import Scoring
+
+@Suite struct ScoringSmokeTests {
+    @Test func moduleLoads() { #expect(Bool(true)) }
+}

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what building, testing and the demo need on Debian/Ubuntu: librdkafka and zlib headers,
+# kcat (benchmarks), and the Python packages of the training pipeline and the parity checks.
+# Idempotent and quiet when everything is already there. Uses sudo only when not root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+need_apt=()
+dpkg -s librdkafka-dev >/dev/null 2>&1 || need_apt+=(librdkafka-dev)
+dpkg -s zlib1g-dev >/dev/null 2>&1 || need_apt+=(zlib1g-dev)
+dpkg -s pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
+if [ "${WITH_PYTHON:-1}" = 1 ]; then
+  command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-pip)
+fi
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "setup: installing system packages: ${need_apt[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+if [ "${WITH_PYTHON:-1}" = 1 ]; then
+  if ! python3 -c 'import xgboost, numpy, pandas, sklearn' >/dev/null 2>&1; then
+    echo "setup: installing Python packages from models/train/requirements.txt"
+    python3 -m pip install -q -r models/train/requirements.txt 2>/dev/null \
+      || python3 -m pip install -q --break-system-packages -r models/train/requirements.txt
+  fi
+fi

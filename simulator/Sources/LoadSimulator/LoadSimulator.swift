@@ -1,0 +1,2 @@
+/// Namespace of the load simulator library, shared by `simulator` and `scorer demo`.
+public enum LoadSimulatorLibrary {}

@@ -50,7 +50,7 @@ let package = Package(
 
         // MARK: - Model and features
         .target(name: "Forest", swiftSettings: hotPathSettings),
-        .target(name: "Features", dependencies: ["CZlib"], swiftSettings: hotPathSettings),
+        .target(name: "Features", dependencies: ["CZlib", "Forest"], swiftSettings: hotPathSettings),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
 
         // MARK: - Service

@@ -20,7 +20,7 @@ demo:
 
 ## Unit + integration tests (Swift), then the Python-driven parity checks against XGBoost.
 test: setup
-	$(SWIFT) test --parallel --num-workers 1
+	$(SWIFT) test
 	bash scripts/parity.sh
 
 swift-test:

@@ -20,7 +20,7 @@ public final class KafkaAdmin: @unchecked Sendable {
         var config = config
         config.groupID = nil
         // A consumer-type handle: it never subscribes, it only issues metadata/offset requests.
-        let conf = try config.makeConf(forConsumer: false, extra: [("allow.auto.create.topics", "false")])
+        let conf = try config.makeConf(forConsumer: false)
         rd_kafka_conf_set_events(conf, Int32(RD_KAFKA_EVENT_ERROR))
         handle = try makeHandle(RD_KAFKA_CONSUMER, conf: conf)
         eventQueue = rd_kafka_queue_get_main(handle)

@@ -8,16 +8,12 @@ let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
 ]
 
-/// Hot paths (Forest evaluator, Features parser) are always compiled with full optimisation
-/// and without exclusivity checks, even in debug builds, so tests run at a realistic speed.
+/// Hot paths (Forest evaluator, Features parser) are compiled with full optimisation even in debug
+/// builds, so tests run at a realistic speed. They keep Swift's bounds and overflow checks (`-O`,
+/// not `-Ounchecked`): both read untrusted input (model files, event bytes) and must fail with an
+/// error, never corrupt memory. Their inner loops walk validated data through unsafe pointers, so
+/// the checks cost the hot loops nothing measurable.
 let hotPathSettings: [SwiftSetting] = swiftSettings + [
-    .unsafeFlags(["-Ounchecked", "-enforce-exclusivity=unchecked"]),
-]
-
-/// Forest keeps Swift's bounds and overflow checks (`-O`, not `-Ounchecked`): its model decoder
-/// reads untrusted files and must fail with an error, never corrupt memory. Its kernel walks
-/// validated nodes through unsafe pointers, so the checks cost the hot loop nothing.
-let forestSettings: [SwiftSetting] = swiftSettings + [
     .unsafeFlags(["-O", "-enforce-exclusivity=unchecked"]),
 ]
 
@@ -56,7 +52,7 @@ let package = Package(
         ),
 
         // MARK: - Model and features
-        .target(name: "Forest", swiftSettings: forestSettings),
+        .target(name: "Forest", swiftSettings: hotPathSettings),
         .target(name: "Features", dependencies: ["CZlib", "Forest"], swiftSettings: hotPathSettings),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
 

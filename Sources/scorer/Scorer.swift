@@ -1,10 +1,28 @@
 import ArgumentParser
 
+/// The `scorer` command line: the service, its demo, offline scoring, and the operator tools.
 @main
 struct Scorer: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "scorer",
         abstract: "Real-time install-probability scoring of ad impressions over Kafka.",
+        discussion: """
+            Reads impression events (JSON) from a Kafka topic, featurizes them as the training \
+            pipeline did, scores them in micro-batches with a vectorised XGBoost evaluator and \
+            publishes one install probability per event, at-least-once.
+
+            Start here:
+              scorer demo                                   embedded cluster + simulator + scorer, 30 s
+              scorer broker --bootstrap-file /tmp/kafka.addr
+              scorer run --brokers @/tmp/kafka.addr --metrics-port 9100
+              scorer lag --brokers @/tmp/kafka.addr --follow
+              scorer score --model models/install-v1 --events events.jsonl
+              scorer model inspect models/install-v1
+
+            Kafka addresses: --brokers HOST:PORT[,...] or @FILE, else $SCORER_BROKERS.
+            Any librdkafka property: -X key=value (repeatable), e.g. for SASL/TLS.
+            """,
+        version: "0.1.0",
         subcommands: [
             DemoCommand.self, RunCommand.self, ScoreCommand.self, ModelCommand.self,
             BrokerCommand.self, LagCommand.self,

@@ -139,13 +139,15 @@ public struct LoadTestSummary: Sendable, Hashable, Codable {
     public var capacityRate: Double?
     /// Why the ramp stopped.
     public var rampOutcome: String?
+    /// Remarks about the measurement (e.g. no dead-letter topic to read).
+    public var notes: [String]
 
     enum CodingKeys: String, CodingKey {
         case topic, targetRate = "target_rate", sendSeconds = "send_seconds", achievedRate = "achieved_rate",
             worstSecondDeviation = "worst_second_deviation", keptUp = "kept_up", maxBacklog = "max_backlog",
             finishReason = "finish_reason", measured, counts, missing, missingIDs = "missing_ids", latency = "latency_ms",
             firstDeliveryError = "first_delivery_error", rampSteps = "ramp_steps", capacityRate = "capacity_rate",
-            rampOutcome = "ramp_outcome"
+            rampOutcome = "ramp_outcome", notes
     }
 }
 
@@ -243,8 +245,9 @@ public final class LoadTest: Sendable {
                 second: second, targetRate: target, sent: sent, predicted: count(series.predicted),
                 deadLettered: count(series.deadLettered), latency: interval.summary(), total: snapshot.counts,
                 backlog: progress.backlog,
-                keptUp: sendingEnded || target != previousTarget || abs(Double(sent) - target) <= target * 0.01,
-                draining: sendingEnded)
+                // The second the send loop ended in is partial: it cannot be judged.
+                keptUp: progress.finished || target != previousTarget || abs(Double(sent) - target) <= target * 0.01,
+                draining: progress.finished && sent == 0)
             previousTarget = target
             samples.append(sample)
             onSample(sample)
@@ -345,7 +348,8 @@ public final class LoadTest: Sendable {
             firstDeliveryError: ledger.firstDeliveryError,
             rampSteps: rampRates.isEmpty ? nil : rampSteps,
             capacityRate: capacity,
-            rampOutcome: rampOutcome)
+            rampOutcome: rampOutcome,
+            notes: measurer?.notes ?? [])
     }
 }
 

@@ -59,9 +59,14 @@ public enum LoadTestText {
                 lines.append("Missing ids (first \(s.missingIDs.count)): " + s.missingIDs.joined(separator: ", "))
             }
             let l = s.latency
-            lines.append("Latency (ms)    p50      p90      p99    p99.9      max   (\(number(Double(l.count))) predictions)")
-            lines.append(
-                "             " + [l.p50Ms, l.p90Ms, l.p99Ms, l.p999Ms, l.maxMs].map { pad(formatMs($0), 9) }.joined())
+            if l.count > 0 {
+                lines.append("Latency (ms)    p50      p90      p99    p99.9      max   (\(number(Double(l.count))) predictions)")
+                lines.append(
+                    "             " + [l.p50Ms, l.p90Ms, l.p99Ms, l.p999Ms, l.maxMs].map { pad(formatMs($0), 9) }.joined())
+            } else {
+                lines.append("Latency: no prediction arrived")
+            }
+            lines += s.notes.map { "Note: \($0)" }
         }
         if let steps = s.rampSteps {
             lines.append("Capacity search (target/s, achieved/s, p99 ms, lag growth, verdict):")

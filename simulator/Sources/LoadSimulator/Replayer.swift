@@ -172,15 +172,19 @@ public final class Replayer: Sendable {
             let (requestedRate, stopRequested) = control.withLock { ($0.requestedRate, $0.stopRequested) }
             let now = monotonicNanoseconds()
             if stopRequested { reason = .stopped; break }
-            if let end, now >= end { reason = .durationReached; break }
             if let total, sent >= total { reason = total == catalog.count && !settings.loop ? .eventsExhausted : .countReached; break }
-            if requestedRate != rate {
+            if requestedRate != rate, end.map({ now < $0 }) ?? true {
                 pacer.changeRate(to: requestedRate, at: now)
                 rate = requestedRate
                 burst = Pacer.burstLimit(rate: rate, lingerMs: settings.lingerMs)
             }
             var due = pacer.dueCount(at: now)
             if let total { due = min(due, total) }
+            if let end, now >= end {
+                // Events due before the end are still sent; then the duration is over.
+                due = min(due, pacer.dueCount(at: end - 1))
+                if sent >= due { reason = .durationReached; break }
+            }
             let backlog = due - sent
             maxBacklog = max(maxBacklog, backlog)
             let batch = min(backlog, burst)
@@ -208,6 +212,7 @@ public final class Replayer: Sendable {
             let wake = backlog - batch > 0 ? monotonicNanoseconds() + tick : max(nextDue, now + tick)
             sleepUntil(monotonicNanoseconds: end.map { min($0, wake) } ?? wake)
         }
+        let sendingSeconds = Double(monotonicNanoseconds() - start) / 1e9
 
         // Wait for what is still in the producer's queue, at most 30 s.
         let flushDeadline = monotonicNanoseconds() + 30_000_000_000
@@ -222,7 +227,7 @@ public final class Replayer: Sendable {
             control.progress.finished = true
             control.progress.finishReason = reason
             control.progress.undelivered = undelivered
-            control.progress.elapsedSeconds = Double(monotonicNanoseconds() - start) / 1e9
+            control.progress.elapsedSeconds = sendingSeconds
             defer { control.waiters = [] }
             return control.waiters
         }
@@ -258,6 +263,7 @@ public struct ReplayProgress: Sendable, Hashable {
     public var finishReason: FinishReason?
     /// Messages still undelivered when the replay gave up waiting for them.
     public var undelivered = 0
-    /// Seconds from the first send to the end of the send loop (set when finished).
+    /// Seconds from the first send to the end of the send loop, not counting the wait for the last
+    /// deliveries (set when finished).
     public var elapsedSeconds = 0.0
 }

@@ -41,7 +41,8 @@ public final class KafkaConsumer: @unchecked Sendable {
     /// Creates a consumer in the group `config.groupID`.
     ///
     /// - Parameters:
-    ///   - config: settings; `groupID` is required.
+    ///   - config: settings; `groupID` is required for `subscribe` and `commit` (a consumer without
+    ///     one can only `assign` partitions).
     ///   - rebalanceHandler: called on the polling thread when partitions are assigned, revoked or
     ///     lost. For `.revoked`, the partitions are still assigned while the handler runs: finish
     ///     their work and `commit` (synchronously) before returning.
@@ -56,9 +57,14 @@ public final class KafkaConsumer: @unchecked Sendable {
         errorHandler: (@Sendable (KafkaError) -> Void)? = nil,
         statisticsHandler: (@Sendable (String) -> Void)? = nil
     ) throws(KafkaError) {
-        guard let groupID = config.groupID, !groupID.isEmpty else {
-            throw KafkaError.invalidConfiguration(property: "group.id", "a consumer needs a group id")
+        if let groupID = config.groupID, groupID.isEmpty {
+            throw KafkaError.invalidConfiguration(property: "group.id", "must not be empty (leave it nil for assign-only consumers)")
         }
+        // librdkafka's assign/consumer queue need a group handle even when the group is never
+        // joined, so an assign-only consumer gets a private group id it never subscribes with.
+        var config = config
+        let hasGroup = config.groupID != nil
+        if !hasGroup { config.groupID = "assign-only-\(UUID().uuidString)" }
         let conf = try config.makeConf(forConsumer: true)
         let context = ConsumerContext(
             rebalanceHandler: rebalanceHandler, errorHandler: errorHandler, statisticsHandler: statisticsHandler)
@@ -83,7 +89,10 @@ public final class KafkaConsumer: @unchecked Sendable {
         self.context = context
         self.retainedContext = retained
         self.bootstrapServers = config.bootstrapServers
+        self.hasGroup = hasGroup
     }
+
+    private let hasGroup: Bool
 
     deinit {
         // Rebalance callbacks fired while destroying must not reach the caller's handler (which
@@ -103,9 +112,39 @@ public final class KafkaConsumer: @unchecked Sendable {
         guard !topics.isEmpty, !topics.contains(where: \.isEmpty) else {
             throw KafkaError.invalidArgument("subscribe needs at least one non-empty topic name")
         }
+        guard hasGroup else {
+            throw KafkaError.invalidConfiguration(property: "group.id", "subscribe needs a consumer group id")
+        }
         let list = makePartitionList(topics.map { ($0, Int(RD_KAFKA_PARTITION_UA), Int64(RD_KAFKA_OFFSET_INVALID)) })
         defer { rd_kafka_topic_partition_list_destroy(list) }
         let err = rd_kafka_subscribe(handle, list)
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError.librdkafka(err) }
+    }
+
+    /// Reads exactly these partitions from the given offsets, without joining a group (no
+    /// rebalancing). Offsets may be `TopicPartitionOffset.beginning` or `.end`. Replaces any
+    /// previous assignment; do not mix with `subscribe`.
+    ///
+    /// Fetches the topics' metadata first (up to `metadataTimeoutMs`): without known partition
+    /// leaders librdkafka would retry the start-offset lookup on a timer, delaying the first
+    /// message by about half a second.
+    /// - Important: blocks until the metadata arrives.
+    public func assign(_ positions: [TopicPartitionOffset], metadataTimeoutMs: Int = 10_000) throws(KafkaError) {
+        for topic in Set(positions.map(\.topic)) {
+            guard let topicHandle = rd_kafka_topic_new(handle, topic, nil) else {
+                throw KafkaError.invalidArgument("invalid topic name '\(topic)'")
+            }
+            defer { rd_kafka_topic_destroy(topicHandle) }
+            var metadata: UnsafePointer<rd_kafka_metadata>? = nil
+            let err = rd_kafka_metadata(handle, 0, topicHandle, &metadata, Int32(clamping: metadataTimeoutMs))
+            if let metadata { rd_kafka_metadata_destroy(metadata) }
+            if err != RD_KAFKA_RESP_ERR_NO_ERROR {
+                throw KafkaError.librdkafka(err, "metadata of topic '\(topic)' from \(bootstrapServers): \(String(cString: rd_kafka_err2str(err)))")
+            }
+        }
+        let list = makePartitionList(positions)
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        let err = rd_kafka_assign(handle, list)
         if err != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError.librdkafka(err) }
     }
 
@@ -133,20 +172,28 @@ public final class KafkaConsumer: @unchecked Sendable {
 
     // MARK: - Consuming
 
-    /// Returns up to `maxMessages` messages, waiting at most `timeoutMs` for the batch to fill.
+    /// Returns up to `maxMessages` messages.
+    ///
+    /// By default it waits up to `timeoutMs` for the first message, then adds whatever else is
+    /// already fetched (up to `maxMessages`) without waiting: lowest latency, and a batch grows
+    /// by itself under load. With `waitForFullBatch`, it waits until `maxMessages` arrived or
+    /// `timeoutMs` passed (a fixed micro-batch window). An empty batch means nothing arrived.
     ///
     /// Serves rebalances, errors and statistics (calling the handlers) on this thread.
     /// Partition-EOF markers are skipped; per-message errors go to the error handler.
     /// - Throws: `KafkaError` when the consumer is closed or hit a fatal error.
     /// - Important: blocks up to `timeoutMs`.
-    public func poll(maxMessages: Int, timeoutMs: Int) throws(KafkaError) -> KafkaMessageBatch {
+    public func poll(maxMessages: Int, timeoutMs: Int, waitForFullBatch: Bool = false) throws(KafkaError) -> KafkaMessageBatch {
         var batch = KafkaMessageBatch()
-        try poll(into: &batch, maxMessages: maxMessages, timeoutMs: timeoutMs)
+        try poll(into: &batch, maxMessages: maxMessages, timeoutMs: timeoutMs, waitForFullBatch: waitForFullBatch)
         return batch
     }
 
-    /// Like `poll(maxMessages:timeoutMs:)`, but refills `batch` (emptied first), reusing its capacity.
-    public func poll(into batch: inout KafkaMessageBatch, maxMessages: Int, timeoutMs: Int) throws(KafkaError) {
+    /// Like `poll(maxMessages:timeoutMs:waitForFullBatch:)`, but refills `batch` (emptied first),
+    /// reusing its capacity.
+    public func poll(
+        into batch: inout KafkaMessageBatch, maxMessages: Int, timeoutMs: Int, waitForFullBatch: Bool = false
+    ) throws(KafkaError) {
         batch.removeAll()
         guard maxMessages > 0 else { return }
         try pollLock.locked { () throws(KafkaError) in
@@ -156,7 +203,15 @@ public final class KafkaConsumer: @unchecked Sendable {
             }
             topicCache.removeAll(keepingCapacity: true)
             let count = messagePointers.withUnsafeMutableBufferPointer { pointers in
-                rd_kafka_consume_batch_queue(queue, Int32(clamping: timeoutMs), pointers.baseAddress, maxMessages)
+                let timeout = Int32(clamping: timeoutMs)
+                if waitForFullBatch {
+                    return rd_kafka_consume_batch_queue(queue, timeout, pointers.baseAddress, maxMessages)
+                }
+                // Wait for the first message only, then take what is already there.
+                let first = rd_kafka_consume_batch_queue(queue, timeout, pointers.baseAddress, 1)
+                guard first == 1, maxMessages > 1 else { return first }
+                let rest = rd_kafka_consume_batch_queue(queue, 0, pointers.baseAddress! + 1, maxMessages - 1)
+                return rest < 0 ? 1 : 1 + rest
             }
             if count < 0 {
                 throw fatalError() ?? KafkaError.librdkafka(rd_kafka_last_error())

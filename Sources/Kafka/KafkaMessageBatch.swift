@@ -163,6 +163,20 @@ public struct KafkaMessage: Sendable {
         return nil
     }
     public var topicPartition: TopicPartition { TopicPartition(topic: topic, partition: partition) }
+
+    /// Calls `body` with the key and value bytes in place (nil for null), without copying: the
+    /// fast path to forward a message (`KafkaProducer.produce(topic:keyBytes:valueBytes:...)`).
+    public func withUnsafeKeyAndValueBytes<Result, Failure: Error>(
+        _ body: (UnsafeRawBufferPointer?, UnsafeRawBufferPointer?) throws(Failure) -> Result
+    ) throws(Failure) -> Result {
+        let outcome: Swift.Result<Result, Failure> = batch.arena.withUnsafeBytes { arena in
+            let key = record.keyCount < 0 ? nil : UnsafeRawBufferPointer(rebasing: arena[record.keyStart..<(record.keyStart + record.keyCount)])
+            let value = record.valueCount < 0 ? nil : UnsafeRawBufferPointer(rebasing: arena[record.valueStart..<(record.valueStart + record.valueCount)])
+            do throws(Failure) { return .success(try body(key, value)) } catch { return .failure(error) }
+        }
+        return try outcome.get()
+    }
+
     /// The position to store/commit once this message is processed (`offset + 1`).
     public var nextOffset: TopicPartitionOffset { TopicPartitionOffset(topic: topic, partition: partition, offset: offset + 1) }
 }

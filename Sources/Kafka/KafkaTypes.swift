@@ -25,6 +25,11 @@ public struct TopicPartitionOffset: Hashable, Sendable, CustomStringConvertible 
     }
     public var topicPartition: TopicPartition { TopicPartition(topic: topic, partition: partition) }
     public var description: String { "\(topic)[\(partition)]@\(offset)" }
+
+    /// Logical offset for `assign`/`seek`: the oldest message still stored.
+    public static let beginning: Int64 = -2
+    /// Logical offset for `assign`/`seek`: the next message produced.
+    public static let end: Int64 = -1
 }
 
 /// A message header: a name and an optional byte value (Kafka allows null header values).

@@ -57,6 +57,11 @@ public struct KafkaConnectionOptions: ParsableArguments, Sendable {
     /// Resolves `--brokers` / `$SCORER_BROKERS`, reading `@FILE` if given.
     /// - Throws: `ValidationError` explaining what is missing or wrong.
     public func resolveBrokers(environment: [String: String]? = nil) throws -> ResolvedBrokers {
+        try Self.resolveBrokers(brokers, environment: environment)
+    }
+
+    /// Resolves a `--brokers` value (nil: `$SCORER_BROKERS`), reading `@FILE` if given.
+    public static func resolveBrokers(_ brokers: String?, environment: [String: String]? = nil) throws -> ResolvedBrokers {
         let environment = environment ?? ProcessInfo.processInfo.environment
         let source: String
         if let brokers {
@@ -102,8 +107,13 @@ public struct KafkaConnectionOptions: ParsableArguments, Sendable {
     /// Parsed `-X` properties.
     /// - Throws: `ValidationError` for an entry that is not `key=value`.
     public func parsedProperties() throws -> [String: String] {
+        try Self.parseProperties(librdkafkaProperties)
+    }
+
+    /// Parses `key=value` entries.
+    public static func parseProperties(_ entries: [String]) throws -> [String: String] {
         var result: [String: String] = [:]
-        for entry in librdkafkaProperties {
+        for entry in entries {
             guard let equals = entry.firstIndex(of: "="), equals != entry.startIndex else {
                 throw ValidationError("-X expects key=value (a librdkafka property), got '\(entry)'.")
             }
@@ -125,12 +135,23 @@ public struct KafkaConnectionOptions: ParsableArguments, Sendable {
         clientID: String? = nil, groupID: String? = nil, forConsumer: Bool = false,
         environment: [String: String]? = nil
     ) throws -> KafkaConfig {
-        let resolved = try resolveBrokers(environment: environment)
+        try Self.makeConfig(
+            brokers: brokers, properties: librdkafkaProperties, profile: brokerProfile, clientID: clientID,
+            groupID: groupID, forConsumer: forConsumer, environment: environment)
+    }
+
+    /// `makeConfig` from plain values, for code that builds options without parsing a command line.
+    public static func makeConfig(
+        brokers: String?, properties: [String] = [], profile: BrokerProfile = .auto,
+        clientID: String? = nil, groupID: String? = nil, forConsumer: Bool = false,
+        environment: [String: String]? = nil
+    ) throws -> KafkaConfig {
+        let resolved = try resolveBrokers(brokers, environment: environment)
         var config = KafkaConfig(bootstrapServers: resolved.bootstrapServers)
         config.clientID = clientID
         config.groupID = groupID
-        config.properties = try parsedProperties()
-        switch brokerProfile {
+        config.properties = try parseProperties(properties)
+        switch profile {
         case .developmentCluster: config.applyDevelopmentClusterPreset()
         case .auto where resolved.isDevelopmentCluster: config.applyDevelopmentClusterPreset()
         case .auto, .kafka: break

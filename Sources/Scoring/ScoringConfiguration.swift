@@ -92,6 +92,7 @@ public struct ScoringConfiguration: Sendable {
     /// The producer's settings: idempotent, acknowledged by all in-sync replicas.
     var producerConfig: KafkaConfig {
         var config = kafka
+        config.groupID = nil
         config.idempotence = true
         config.acks = .all
         if config.lingerMs == nil { config.lingerMs = 1 }

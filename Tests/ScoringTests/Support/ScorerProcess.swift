@@ -38,7 +38,7 @@ final class ScorerProcess {
     /// Starts `scorer <arguments>`, with stdout and stderr going to a log file.
     init(_ arguments: [String], name: String, directory: URL) throws {
         logURL = directory.appendingPathComponent("\(name).log")
-        FileManager.default.createFile(atPath: logURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
         logHandle = try FileHandle(forWritingTo: logURL)
         logHandle.seekToEndOfFile()
         process.executableURL = try Self.executableURL

@@ -127,16 +127,77 @@ struct ScoringServiceTests {
         }
     }
 
+    @Test func watchedBundleIsReloadedWhenItChangesAndABrokenOneIsRefused() async throws {
+        let cluster = try TestCluster(inputPartitions: 1)
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("watch-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let bundle = directory.appendingPathComponent("bundle")
+        try FileManager.default.copyItem(at: URL(fileURLWithPath: Self.bundlePath), to: bundle)
+
+        try await withService(cluster, modelPath: bundle.path, watchInterval: .milliseconds(100)) { service in
+            try await cluster.produce(TestEvents.valid(50, prefix: "one"))
+            _ = try await cluster.readOutputs(atLeast: 50, timeout: .seconds(30))
+            #expect(service.stats().model == "install-v1")
+
+            let card = bundle.appendingPathComponent("card.json")
+            var cardJSON = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: card)) as? [String: Any])
+            cardJSON["name"] = "install-v1-retrained"
+            try JSONSerialization.data(withJSONObject: cardJSON).write(to: card)
+            #expect(await eventually { service.stats().model == "install-v1-retrained" })
+            try await cluster.produce(TestEvents.valid(50, prefix: "two"))
+            let outputs = try await cluster.readOutputs(atLeast: 100, timeout: .seconds(30))
+            let second = outputs.filter { ($0.key ?? "").hasPrefix("two-") }
+            #expect(second.count == 50)
+            #expect(second.allSatisfy { $0.json["model"] as? String == "install-v1-retrained" })
+
+            try Data("not a model".utf8).write(to: bundle.appendingPathComponent("model.json"))
+            #expect(await eventually { service.stats().reloadsRejected == 1 })
+            try await cluster.produce(TestEvents.valid(50, prefix: "three"))
+            let after = try await cluster.readOutputs(atLeast: 150, timeout: .seconds(30))
+            let third = after.filter { ($0.key ?? "").hasPrefix("three-") }
+            #expect(third.count == 50)
+            #expect(third.allSatisfy { $0.json["model"] as? String == "install-v1-retrained" })
+            #expect(service.stats().reloadsAccepted == 1)
+        }
+    }
+
+    @Test func consumerLagComesFromLibrdkafkaStatistics() async throws {
+        let cluster = try TestCluster(inputPartitions: 2)
+        try await cluster.produce(TestEvents.valid(200))
+        try await withService(cluster) { service in
+            _ = try await cluster.readOutputs(atLeast: 200, timeout: .seconds(30))
+            // Statistics arrive every second; once caught up, each assigned partition reports lag 0.
+            #expect(await eventually(timeout: .seconds(10)) {
+                let lag = service.stats().lagByPartition
+                return lag.count == 2 && lag.values.allSatisfy { $0 == 0 }
+            })
+            let metrics = service.metrics.registry.emitToString()
+            #expect(metrics.contains("scorer_consumer_lag{topic=\"impressions\",partition=\"0\"} 0"))
+        }
+    }
+
     // MARK: - Helpers
+
+    /// Polls `condition` until it holds or `timeout` passes.
+    func eventually(timeout: Duration = .seconds(15), _ condition: () -> Bool) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if condition() { return true }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        return condition()
+    }
 
     /// Runs a service in a ServiceGroup while `body` runs, then shuts it down gracefully and
     /// checks that it stopped cleanly.
     func withService<Result: Sendable>(
         _ cluster: TestCluster, group: String = "scorer", metricsPort: Int? = nil, maxBatch: Int = 200,
+        modelPath: String = bundlePath, watchInterval: Duration? = nil,
         _ body: @Sendable (ScoringService) async throws -> Result
     ) async throws -> Result {
         var configuration = ScoringConfiguration(kafka: cluster.config)
-        configuration.modelPath = Self.bundlePath
+        configuration.modelPath = modelPath
+        configuration.watchModelInterval = watchInterval
         configuration.group = group
         configuration.metricsPort = metricsPort
         configuration.metricsHost = "127.0.0.1"

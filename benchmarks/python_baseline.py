@@ -54,9 +54,10 @@ def parse_args(argv=None):
     p.add_argument("--output-topic", default="predictions")
     p.add_argument("--dlq-topic", default="impressions.dlq")
     p.add_argument("--max-batch", type=int, default=1000, help="events per micro-batch at most")
-    p.add_argument("--max-wait", type=float, default=5.0, help="ms to wait for a batch to fill")
-    p.add_argument("--fetch-wait-max-ms", type=int, default=5,
-                   help="fetch.wait.max.ms (the mock cluster holds an empty fetch this long)")
+    p.add_argument("--max-wait", type=float, default=2.0, help="ms to wait for a batch to fill (as scorer run)")
+    p.add_argument("--fetch-wait-max-ms", type=int, default=2,
+                   help="fetch.wait.max.ms (the mock cluster holds an empty fetch this long; "
+                        "2 as in the Kafka library's development-cluster preset)")
     p.add_argument("--linger-ms", type=float, default=1.0, help="producer linger.ms")
     p.add_argument("--stats", type=float, default=0.0, help="print a stats line every N seconds to stderr")
     p.add_argument("-X", dest="props", action="append", default=[], metavar="KEY=VALUE",
@@ -65,10 +66,11 @@ def parse_args(argv=None):
 
 
 def bootstrap(brokers: str) -> str:
-    if brokers.startswith("@"):
-        with open(brokers[1:]) as f:
-            return f.read().strip()
-    return brokers
+    """`host:port,...` as is; `@FILE`: the first line of the file that is not empty or a `#` comment."""
+    if not brokers.startswith("@"):
+        return brokers
+    with open(brokers[1:]) as f:
+        return next(line.strip() for line in f if line.strip() and not line.lstrip().startswith("#"))
 
 
 class Batch:

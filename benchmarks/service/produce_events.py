@@ -33,8 +33,12 @@ def main():
     p.add_argument("--model", default=os.path.join(REPO, "models", "install-v1"),
                    help="bundle whose features.json says which CSV columns are JSON numbers")
     p.add_argument("--compression", default="none")
+    p.add_argument("--id-suffix", default="", help="appended to every id (e.g. to tell warm-up events apart)")
     args = p.parse_args()
-    brokers = open(args.brokers[1:]).read().strip() if args.brokers.startswith("@") else args.brokers
+    brokers = args.brokers
+    if brokers.startswith("@"):  # a `scorer broker --bootstrap-file` file: first non-comment line
+        with open(brokers[1:]) as f:
+            brokers = next(l.strip() for l in f if l.strip() and not l.lstrip().startswith("#"))
 
     with open(os.path.join(args.model, "features.json")) as f:
         types = featurize.field_types(json.load(f))
@@ -61,9 +65,9 @@ def main():
     for n in range(args.count):
         lap, i = divmod(n, len(rows))
         cells = rows[i]
-        if lap:
+        if lap or args.id_suffix:
             cells = list(cells)
-            cells[id_at] = f"{cells[id_at]}-{lap}"
+            cells[id_at] = f"{cells[id_at]}{'-' + str(lap) if lap else ''}{args.id_suffix}"
         value = featurize.csv_row_to_event(header, cells, numbers)
         while True:
             try:

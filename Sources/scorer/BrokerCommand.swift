@@ -1,8 +1,250 @@
 import ArgumentParser
+import Foundation
+import Kafka
+import KafkaOptions
 
+/// `scorer broker`: a development Kafka cluster in the foreground.
 struct BrokerCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "broker")
+    static let configuration = CommandConfiguration(
+        commandName: "broker",
+        abstract: "Run a development Kafka cluster (librdkafka's mock brokers) in the foreground.",
+        discussion: """
+            Starts N Kafka-protocol brokers on 127.0.0.1 (ephemeral ports) inside this process, \
+            creates the product's topics (impressions, predictions, impressions.dlq) plus any \
+            --topic, prints the bootstrap address and, with --bootstrap-file, writes it to FILE so \
+            other commands can use '--brokers @FILE' from another terminal. Runs until Ctrl-C or \
+            SIGTERM, then stops the brokers and removes FILE.
+
+            This is for development and tests, not production: the mock brokers keep about 5 MB \
+            per partition (older messages are dropped) and nothing on disk. Clients reading from \
+            them should use the development-cluster tuning, which '--brokers @FILE' selects \
+            automatically ('--broker-profile development-cluster' otherwise).
+
+            Examples:
+              scorer broker --bootstrap-file /tmp/scorer.brokers
+              scorer run --brokers @/tmp/scorer.brokers --model models/install-v1
+              scorer broker --brokers 3 --partitions 8 --topic clicks
+            """,
+        subcommands: [BrokerBenchCommand.self]
+    )
+
+    /// The topics every product command expects.
+    static let productTopics = ["impressions", "predictions", "impressions.dlq"]
+
+    @Option(name: .customLong("brokers"), help: "Number of brokers to start (1-32).")
+    var brokerCount: Int = 1
+
+    @Option(help: "Partitions of each topic created.")
+    var partitions: Int = 4
+
+    @Option(name: .customLong("topic"), help: "Extra topic to create (repeatable), besides impressions, predictions and impressions.dlq.")
+    var extraTopics: [String] = []
+
+    @Option(help: ArgumentHelp("Write the bootstrap address to this file (removed again on exit).", valueName: "FILE"))
+    var bootstrapFile: String?
+
+    func validate() throws {
+        guard (1...32).contains(brokerCount) else { throw ValidationError("--brokers must be 1...32, got \(brokerCount).") }
+        guard (1...1000).contains(partitions) else { throw ValidationError("--partitions must be 1...1000, got \(partitions).") }
+        if let bad = extraTopics.first(where: { !Self.isValidTopicName($0) }) {
+            throw ValidationError("--topic '\(bad)' is not a valid Kafka topic name (1-249 of a-z A-Z 0-9 . _ -).")
+        }
+    }
+
+    static func isValidTopicName(_ name: String) -> Bool {
+        !name.isEmpty && name.count <= 249 && name != "." && name != ".."
+            && name.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "._-".unicodeScalars.contains($0)) }
+    }
+
     func run() async throws {
-        throw ValidationError("'scorer broker' is being built in this change")
+        // Signals are taken before the brokers start so a Ctrl-C never skips the cleanup.
+        let stop = SignalWaiter(signals: [SIGINT, SIGTERM])
+        let cluster = try DevelopmentCluster(brokers: brokerCount)
+        var topics = Self.productTopics
+        for topic in extraTopics where !topics.contains(topic) { topics.append(topic) }
+        for topic in topics {
+            try cluster.createTopic(topic, partitions: partitions, replicationFactor: min(3, brokerCount))
+        }
+        if let bootstrapFile {
+            do {
+                try KafkaConnectionOptions.bootstrapFileContents(bootstrapServers: cluster.bootstrapServers, developmentCluster: true)
+                    .write(toFile: bootstrapFile, atomically: true, encoding: .utf8)
+            } catch {
+                cluster.stop()
+                throw ValidationError("Cannot write --bootstrap-file '\(bootstrapFile)': \(error.localizedDescription)")
+            }
+        }
+        print(cluster.bootstrapServers)
+        let fileHint = bootstrapFile.map { "--brokers @\($0)" } ?? "--brokers \(cluster.bootstrapServers)"
+        printError(
+            "scorer broker: \(brokerCount) broker(s) at \(cluster.bootstrapServers); topics \(topics.joined(separator: ", ")) "
+                + "with \(partitions) partitions each. Use \(fileHint) (or SCORER_BROKERS=\(cluster.bootstrapServers)). Ctrl-C stops.")
+        let signal = await stop.wait()
+        cluster.stop()
+        if let bootstrapFile { try? FileManager.default.removeItem(atPath: bootstrapFile) }
+        printError("scorer broker: stopped (signal \(signal)).")
+    }
+}
+
+func printError(_ line: String) {
+    FileHandle.standardError.write(Data((line + "\n").utf8))
+}
+
+/// Waits for the first of some signals, which stop terminating the process once this exists.
+final class SignalWaiter {
+    private let sources: [any DispatchSourceSignal]
+    private let received = AsyncStream<Int32>.makeStream(bufferingPolicy: .bufferingNewest(1))
+
+    init(signals: [Int32]) {
+        let continuation = received.continuation
+        sources = signals.map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { continuation.yield(number) }
+            source.resume()
+            return source
+        }
+    }
+
+    /// Suspends until one of the signals arrives; returns its number.
+    func wait() async -> Int32 {
+        for await number in received.stream { return number }
+        return 0
+    }
+
+    deinit {
+        for source in sources { source.cancel() }
+    }
+}
+
+// MARK: - Benchmark driver (hidden)
+
+/// `scorer broker bench`: the Swift side of `benchmarks/kafka_throughput.sh`, which runs it
+/// interleaved with kcat (same librdkafka) and reports ratios. Hidden: a developer tool.
+struct BrokerBenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Throughput of the Kafka wrapper: produce, consume or pass-through N messages (for benchmarks/kafka_throughput.sh).",
+        discussion: """
+            produce:      produce --count messages of --size bytes to --bench-topic, wait for every delivery report.
+            consume:      read --count messages from the beginning of every partition of --bench-topic (no group).
+            passthrough:  read --count messages from --bench-topic and produce each to --to; wait for deliveries.
+            Prints one line: '<mode> <count> messages in <seconds> s'.
+            """,
+        shouldDisplay: false
+    )
+
+    enum Mode: String, ExpressibleByArgument, CaseIterable {
+        case produce, consume, passthrough
+    }
+
+    @Argument(help: "produce, consume or passthrough.")
+    var mode: Mode
+
+    // Not `KafkaConnectionOptions`: its `--brokers` would clash with `scorer broker --brokers N`.
+    @Option(help: ArgumentHelp("Bootstrap servers, or @FILE written by 'scorer broker --bootstrap-file'.", valueName: "ADDRESS|@FILE"))
+    var bootstrap: String
+
+    @Option(name: .customShort("X"), help: ArgumentHelp("librdkafka property (repeatable).", valueName: "key=value"))
+    var librdkafkaProperties: [String] = []
+
+    // Not `--topic`: it would clash with `scorer broker --topic`.
+    @Option(name: .customLong("bench-topic"), help: "Topic to produce to (produce) or read from (consume, passthrough).")
+    var topic: String
+
+    @Option(help: "Output topic of passthrough.")
+    var to: String?
+
+    @Option(help: "Number of messages.")
+    var count: Int = 100_000
+
+    @Option(help: "Value size in bytes (produce).")
+    var size: Int = 150
+
+    func validate() throws {
+        guard count > 0, size >= 0 else { throw ValidationError("--count must be > 0 and --size >= 0.") }
+        if mode == .passthrough, to == nil { throw ValidationError("passthrough needs --to TOPIC.") }
+    }
+
+    func run() async throws {
+        let config = try KafkaConnectionOptions.makeConfig(
+            brokers: bootstrap, properties: librdkafkaProperties, clientID: "scorer-bench", forConsumer: mode != .produce)
+        let (mode, topic, to, count, size) = (self.mode, self.topic, self.to, self.count, self.size)
+        let seconds = try await KafkaThread.run(name: "bench") { () throws -> Double in
+            let start = DispatchTime.now().uptimeNanoseconds
+            switch mode {
+            case .produce: try Self.produce(config: config, topic: topic, count: count, size: size)
+            case .consume: _ = try Self.consume(config: config, topic: topic, count: count, forward: nil)
+            case .passthrough:
+                let producer = try KafkaProducer(config: config)
+                _ = try Self.consume(config: config, topic: topic, count: count, forward: (producer, to!))
+            }
+            return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        }
+        print("\(mode.rawValue) \(count) messages in \(String(format: "%.3f", seconds)) s")
+    }
+
+    static func produce(config: KafkaConfig, topic: String, count: Int, size: Int) throws {
+        let producer = try KafkaProducer(config: config)
+        let value = [UInt8](repeating: UInt8(ascii: "x"), count: size)
+        var delivered = 0
+        try value.withUnsafeBytes { valueBytes in
+            for index in 0..<count {
+                try producer.produce(topic: topic, keyBytes: nil, valueBytes: valueBytes, opaque: UInt64(index))
+                if index & 1023 == 1023 { delivered += try checked(producer.pollDeliveries(max: 100_000)) }
+            }
+        }
+        try drain(producer, delivered: delivered, expected: count)
+    }
+
+    /// Reads `count` messages of every partition of `topic`; forwards each to `forward` if given.
+    static func consume(config: KafkaConfig, topic: String, count: Int, forward: (KafkaProducer, String)?) throws -> Int {
+        var config = config
+        config.groupID = nil
+        let admin = try KafkaAdmin(config: config)
+        guard let metadata = try admin.topicMetadata(topic, timeoutMs: 10_000) else {
+            throw ValidationError("topic '\(topic)' does not exist")
+        }
+        let consumer = try KafkaConsumer(config: config)
+        try consumer.assign(metadata.partitions.map { TopicPartitionOffset(topic: topic, partition: $0, offset: TopicPartitionOffset.beginning) })
+        var batch = KafkaMessageBatch()
+        var received = 0
+        var delivered = 0
+        var checksum = 0
+        var idle = 0
+        while received < count {
+            try consumer.poll(into: &batch, maxMessages: min(10_000, count - received), timeoutMs: 100)
+            idle = batch.isEmpty ? idle + 1 : 0
+            if ProcessInfo.processInfo.environment["BENCH_DEBUG"] != nil { printError("\(DispatchTime.now().uptimeNanoseconds / 1_000_000) batch \(batch.count)") }
+            if idle > 100 { throw ValidationError("only \(received) of \(count) messages arrived within 10 s of silence") }
+            for message in batch {
+                if let (producer, output) = forward {
+                    try message.withUnsafeKeyAndValueBytes { keyBytes, valueBytes in
+                        try producer.produce(topic: output, keyBytes: keyBytes, valueBytes: valueBytes, opaque: UInt64(received))
+                    }
+                } else {
+                    checksum &+= Int(message.value?.last ?? 0) &+ (message.value?.count ?? 0)
+                }
+                received += 1
+            }
+            if let (producer, _) = forward { delivered += try checked(producer.pollDeliveries(max: 100_000)) }
+        }
+        if let (producer, _) = forward { try drain(producer, delivered: delivered, expected: count) }
+        return checksum
+    }
+
+    private static func checked(_ reports: [DeliveryReport]) throws -> Int {
+        if let failed = reports.first(where: { $0.error != nil }) { throw failed.error! }
+        return reports.count
+    }
+
+    private static func drain(_ producer: KafkaProducer, delivered: Int, expected: Int) throws {
+        try producer.flush(timeoutMs: 60_000)
+        var delivered = delivered
+        while delivered < expected {
+            let reports = producer.pollDeliveries(max: 100_000, timeoutMs: 1000)
+            if reports.isEmpty { throw ValidationError("only \(delivered) of \(expected) delivery reports arrived") }
+            delivered += try checked(reports)
+        }
     }
 }

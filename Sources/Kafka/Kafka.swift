@@ -1,2 +1,0 @@
-/// Namespace of the `Kafka` library (see DESIGN.md for its job).
-public enum KafkaLibrary {}

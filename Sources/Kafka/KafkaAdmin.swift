@@ -1,0 +1,161 @@
+import CRdKafka
+import Foundation
+
+/// Read-only questions about a cluster: topic metadata, partition watermarks and any group's
+/// committed offsets, hence consumer lag — without joining the group, so it can run in a separate
+/// process (`scorer lag`) next to the members it watches.
+///
+/// - Important: every query blocks up to its timeout: call from a thread of your own.
+public final class KafkaAdmin: @unchecked Sendable {
+    // Sendable: `handle` and `bootstrapServers` are immutable; rd_kafka_t is thread-safe for the
+    // calls made here (metadata, watermarks, committed), which keep no state in this object.
+    private let handle: OpaquePointer
+    private let eventQueue: OpaquePointer
+    private let lastErrorText = LockedValue<String?>(nil)
+    private let config: KafkaConfig
+    public let bootstrapServers: String
+
+    /// Creates a reader. `config.groupID` is ignored: groups are named per query.
+    public init(config: KafkaConfig) throws(KafkaError) {
+        var config = config
+        config.groupID = nil
+        // A consumer-type handle: it never subscribes, it only issues metadata/offset requests.
+        let conf = try config.makeConf(forConsumer: false)
+        rd_kafka_conf_set_events(conf, Int32(RD_KAFKA_EVENT_ERROR))
+        handle = try makeHandle(RD_KAFKA_CONSUMER, conf: conf)
+        eventQueue = rd_kafka_queue_get_main(handle)
+        bootstrapServers = config.bootstrapServers
+        self.config = config
+    }
+
+    deinit {
+        rd_kafka_queue_destroy(eventQueue)
+        rd_kafka_destroy(handle)
+    }
+
+    /// Metadata of one topic.
+    public struct TopicMetadata: Sendable, Hashable {
+        public var name: String
+        /// Partition ids, ascending.
+        public var partitions: [Int]
+        /// Leader broker id per partition (same order as `partitions`).
+        public var leaders: [Int]
+    }
+
+    /// The topic's partitions, or nil when the topic does not exist.
+    /// - Throws: `KafkaError` `.brokerUnreachable` when no broker answers within `timeoutMs`.
+    public func topicMetadata(_ topic: String, timeoutMs: Int) throws(KafkaError) -> TopicMetadata? {
+        guard let topicHandle = rd_kafka_topic_new(handle, topic, nil) else {
+            throw KafkaError.invalidArgument("invalid topic name '\(topic)'")
+        }
+        defer { rd_kafka_topic_destroy(topicHandle) }
+        var metadata: UnsafePointer<rd_kafka_metadata>? = nil
+        let err = rd_kafka_metadata(handle, 0, topicHandle, &metadata, Int32(clamping: timeoutMs))
+        defer { if let metadata { rd_kafka_metadata_destroy(metadata) } }
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else {
+            try checkConnection(timeoutMs: 0, failure: err)
+            throw KafkaError.librdkafka(err)
+        }
+        for index in 0..<Int(metadata.pointee.topic_cnt) {
+            let entry = metadata.pointee.topics[index]
+            guard String(cString: entry.topic) == topic else { continue }
+            if entry.err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || entry.err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC {
+                return nil
+            }
+            if entry.err != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError.librdkafka(entry.err, "metadata of topic '\(topic)': \(String(cString: rd_kafka_err2str(entry.err)))") }
+            let partitions = (0..<Int(entry.partition_cnt)).map { entry.partitions[$0] }.sorted { $0.id < $1.id }
+            return TopicMetadata(name: topic, partitions: partitions.map { Int($0.id) }, leaders: partitions.map { Int($0.leader) })
+        }
+        return nil
+    }
+
+    /// Low and high watermarks of one partition: the first offset still stored and the offset the
+    /// next produced message will get.
+    public func watermarks(topic: String, partition: Int, timeoutMs: Int) throws(KafkaError) -> (low: Int64, high: Int64) {
+        var low: Int64 = -1
+        var high: Int64 = -1
+        let err = rd_kafka_query_watermark_offsets(handle, topic, Int32(partition), &low, &high, Int32(clamping: timeoutMs))
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR {
+            try checkConnection(timeoutMs: 0, failure: err)
+            throw KafkaError.librdkafka(err, "watermarks of \(topic)[\(partition)]: \(String(cString: rd_kafka_err2str(err)))")
+        }
+        return (low, high)
+    }
+
+    /// The offsets `group` has committed for these partitions (absent where none is committed).
+    public func committedOffsets(group: String, partitions: [TopicPartition], timeoutMs: Int) throws(KafkaError) -> [TopicPartition: Int64] {
+        // rd_kafka_committed asks the coordinator of the handle's group.id, so a short-lived
+        // handle carries the group id; it never subscribes, so it never joins the group.
+        var config = self.config
+        config.groupID = group
+        let conf = try config.makeConf(forConsumer: true)
+        let groupHandle = try makeHandle(RD_KAFKA_CONSUMER, conf: conf)
+        defer { rd_kafka_destroy(groupHandle) }
+        return try fetchCommitted(handle: groupHandle, partitions: partitions, timeoutMs: timeoutMs)
+    }
+
+    /// Lag of one partition for one group.
+    public struct PartitionLag: Sendable, Hashable {
+        public var partition: Int
+        public var lowWatermark: Int64
+        public var highWatermark: Int64
+        /// The group's committed offset (next offset it will read), nil when it has committed none.
+        public var committed: Int64?
+        /// Messages produced but not yet committed by the group: high - committed, or
+        /// high - low when the group has committed nothing for the partition.
+        public var lag: Int64 { highWatermark - Swift.max(committed ?? lowWatermark, lowWatermark) }
+    }
+
+    /// Lag of `group` on every partition of `topic`, in partition order.
+    /// - Throws: `KafkaError` `.unknownTopic` when the topic does not exist.
+    public func lag(group: String, topic: String, timeoutMs: Int) throws(KafkaError) -> [PartitionLag] {
+        guard let metadata = try topicMetadata(topic, timeoutMs: timeoutMs) else {
+            throw KafkaError(code: .unknownTopic, message: "topic '\(topic)' does not exist on \(bootstrapServers)")
+        }
+        let partitions = metadata.partitions.map { TopicPartition(topic: topic, partition: $0) }
+        let committed = try committedOffsets(group: group, partitions: partitions, timeoutMs: timeoutMs)
+        return try partitions.map { (partition) throws(KafkaError) in
+            let marks = try watermarks(topic: topic, partition: partition.partition, timeoutMs: timeoutMs)
+            return PartitionLag(
+                partition: partition.partition, lowWatermark: marks.low, highWatermark: marks.high,
+                committed: committed[partition])
+        }
+    }
+
+    /// Checks that a broker answers a metadata request within `timeoutMs`.
+    /// - Throws: `KafkaError` `.brokerUnreachable` (or `.brokerIncompatible` with a diagnosis).
+    public func checkConnection(timeoutMs: Int) throws(KafkaError) {
+        try requestMetadata(handle: handle, bootstrapServers: bootstrapServers, timeoutMs: timeoutMs) {
+            drainErrors()
+            return lastErrorText.withLock { $0 }
+        }
+    }
+
+    /// Turns a transport/timeout failure into the one-line unreachable (or KRaft) error.
+    private func checkConnection(timeoutMs: Int, failure: rd_kafka_resp_err_t) throws(KafkaError) {
+        switch failure {
+        case RD_KAFKA_RESP_ERR__TRANSPORT, RD_KAFKA_RESP_ERR__TIMED_OUT, RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
+            drainErrors()
+            let last = lastErrorText.withLock { $0 }
+            if let last, let diagnosis = KafkaError.kraftDiagnosis(for: last) {
+                throw KafkaError(code: .brokerIncompatible, message: diagnosis, isFatal: true)
+            }
+            throw KafkaError(
+                code: .brokerUnreachable,
+                message: "no answer from \(bootstrapServers) in time" + (last.map { " (last error: \($0))" } ?? ""),
+                librdkafkaCode: failure.rawValue, librdkafkaName: String(cString: rd_kafka_err2name(failure)), isRetriable: true)
+        default:
+            return
+        }
+    }
+
+    private func drainErrors() {
+        while let event = rd_kafka_queue_poll(eventQueue, 0) {
+            if Int32(rd_kafka_event_type(event)) == RD_KAFKA_EVENT_ERROR {
+                let text = String(cString: rd_kafka_event_error_string(event))
+                lastErrorText.withLock { $0 = text }
+            }
+            rd_kafka_event_destroy(event)
+        }
+    }
+}

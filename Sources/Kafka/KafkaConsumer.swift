@@ -1,0 +1,444 @@
+import CRdKafka
+import Foundation
+
+/// A consumer-group member that reads batches of messages and commits offsets explicitly.
+///
+/// Typical at-least-once loop, on a thread of its own:
+/// ```swift
+/// let consumer = try KafkaConsumer(config: config, rebalanceHandler: { event in ... })
+/// try consumer.subscribe(topics: ["impressions"])
+/// var batch = KafkaMessageBatch()
+/// while running {
+///     try consumer.poll(into: &batch, maxMessages: 1000, timeoutMs: 100)
+///     // process, then once the results are safely stored:
+///     try consumer.storeOffsets(batch.nextOffsets)      // committed by the next commit()
+///     try consumer.commit(async: true)
+/// }
+/// try consumer.close()
+/// ```
+/// Offsets are never stored or committed behind your back unless `KafkaConfig.autoOffsetStore` /
+/// `autoCommit` say so.
+///
+/// - Important: `poll`, `commit` (synchronous), `committed`, `seek` and `close` block. Call them
+///   from a thread of your own (see `KafkaThread`), never from Swift's cooperative thread pool, and
+///   poll from one thread at a time: the rebalance, error and statistics handlers run inside `poll`
+///   on that thread.
+public final class KafkaConsumer: @unchecked Sendable {
+    // Sendable: `handle`, `queue`, `context` and `bootstrapServers` are immutable after init;
+    // librdkafka's rd_kafka_t is thread-safe for every call made here; `pollLock` serialises the
+    // only stateful part (the message pointer buffer and the consumer queue serving).
+    private let handle: OpaquePointer
+    private let queue: OpaquePointer
+    private let context: ConsumerContext
+    private let retainedContext: Unmanaged<ConsumerContext>
+    private let pollLock = NSLock()
+    private var messagePointers: [UnsafeMutablePointer<rd_kafka_message_t>?] = []
+    private var topicCache: [(OpaquePointer, Int32)] = []
+    private var closed = false
+    /// The bootstrap servers this consumer was created with (for error messages).
+    public let bootstrapServers: String
+
+    /// Creates a consumer in the group `config.groupID`.
+    ///
+    /// - Parameters:
+    ///   - config: settings; `groupID` is required for `subscribe` and `commit` (a consumer without
+    ///     one can only `assign` partitions).
+    ///   - rebalanceHandler: called on the polling thread when partitions are assigned, revoked or
+    ///     lost. For `.revoked`, the partitions are still assigned while the handler runs: finish
+    ///     their work and `commit` (synchronously) before returning.
+    ///   - errorHandler: called on the polling thread with consumer errors (broker down,
+    ///     partition errors, async commit failures). librdkafka retries most by itself.
+    ///   - statisticsHandler: called on the polling thread with librdkafka's statistics JSON
+    ///     (includes `consumer_lag` per partition) every `config.statisticsIntervalMs`.
+    /// - Throws: `KafkaError` `.invalidConfiguration` for a bad property or a missing group id.
+    public init(
+        config: KafkaConfig,
+        rebalanceHandler: (@Sendable (RebalanceEvent) -> Void)? = nil,
+        errorHandler: (@Sendable (KafkaError) -> Void)? = nil,
+        statisticsHandler: (@Sendable (String) -> Void)? = nil
+    ) throws(KafkaError) {
+        if let groupID = config.groupID, groupID.isEmpty {
+            throw KafkaError.invalidConfiguration(property: "group.id", "must not be empty (leave it nil for assign-only consumers)")
+        }
+        // librdkafka's assign/consumer queue need a group handle even when the group is never
+        // joined, so an assign-only consumer gets a private group id it never subscribes with.
+        var config = config
+        let hasGroup = config.groupID != nil
+        if !hasGroup { config.groupID = "assign-only-\(UUID().uuidString)" }
+        let conf = try config.makeConf(forConsumer: true)
+        let context = ConsumerContext(
+            rebalanceHandler: rebalanceHandler, errorHandler: errorHandler, statisticsHandler: statisticsHandler)
+        // The context must outlive the handle: it is released in deinit after rd_kafka_destroy.
+        let retained = Unmanaged.passRetained(context)
+        rd_kafka_conf_set_opaque(conf, retained.toOpaque())
+        rd_kafka_conf_set_rebalance_cb(conf, consumerRebalanceCallback)
+        rd_kafka_conf_set_error_cb(conf, consumerErrorCallback)
+        rd_kafka_conf_set_offset_commit_cb(conf, consumerOffsetCommitCallback)
+        if statisticsHandler != nil { rd_kafka_conf_set_stats_cb(conf, consumerStatisticsCallback) }
+        let handle: OpaquePointer
+        do {
+            handle = try makeHandle(RD_KAFKA_CONSUMER, conf: conf)
+        } catch {
+            retained.release()
+            throw error
+        }
+        // Everything (messages, rebalances, errors, statistics) is served by polling one queue.
+        rd_kafka_poll_set_consumer(handle)
+        self.handle = handle
+        self.queue = rd_kafka_queue_get_consumer(handle)
+        self.context = context
+        self.retainedContext = retained
+        self.bootstrapServers = config.bootstrapServers
+        self.hasGroup = hasGroup
+    }
+
+    private let hasGroup: Bool
+
+    deinit {
+        // Rebalance callbacks fired while destroying must not reach the caller's handler (which
+        // may reference this consumer); they only release the assignment.
+        context.isShuttingDown.withLock { $0 = true }
+        if !closed { _ = rd_kafka_consumer_close(handle) }
+        rd_kafka_queue_destroy(queue)
+        rd_kafka_destroy(handle)
+        retainedContext.release()
+    }
+
+    // MARK: - Group membership
+
+    /// Joins the group for these topics (replacing any previous subscription). Partitions are
+    /// assigned asynchronously while polling; the rebalance handler says which.
+    public func subscribe(topics: [String]) throws(KafkaError) {
+        guard !topics.isEmpty, !topics.contains(where: \.isEmpty) else {
+            throw KafkaError.invalidArgument("subscribe needs at least one non-empty topic name")
+        }
+        guard hasGroup else {
+            throw KafkaError.invalidConfiguration(property: "group.id", "subscribe needs a consumer group id")
+        }
+        let list = makePartitionList(topics.map { ($0, Int(RD_KAFKA_PARTITION_UA), Int64(RD_KAFKA_OFFSET_INVALID)) })
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        let err = rd_kafka_subscribe(handle, list)
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError.librdkafka(err) }
+    }
+
+    /// Reads exactly these partitions from the given offsets, without joining a group (no
+    /// rebalancing). Offsets may be `TopicPartitionOffset.beginning` or `.end`. Replaces any
+    /// previous assignment; do not mix with `subscribe`.
+    ///
+    /// Fetches the topics' metadata first (up to `metadataTimeoutMs`): without known partition
+    /// leaders librdkafka would retry the start-offset lookup on a timer, delaying the first
+    /// message by about half a second.
+    /// - Important: blocks until the metadata arrives.
+    public func assign(_ positions: [TopicPartitionOffset], metadataTimeoutMs: Int = 10_000) throws(KafkaError) {
+        for topic in Set(positions.map(\.topic)) {
+            guard let topicHandle = rd_kafka_topic_new(handle, topic, nil) else {
+                throw KafkaError.invalidArgument("invalid topic name '\(topic)'")
+            }
+            defer { rd_kafka_topic_destroy(topicHandle) }
+            var metadata: UnsafePointer<rd_kafka_metadata>? = nil
+            let err = rd_kafka_metadata(handle, 0, topicHandle, &metadata, Int32(clamping: metadataTimeoutMs))
+            if let metadata { rd_kafka_metadata_destroy(metadata) }
+            if err != RD_KAFKA_RESP_ERR_NO_ERROR {
+                throw KafkaError.librdkafka(err, "metadata of topic '\(topic)' from \(bootstrapServers): \(String(cString: rd_kafka_err2str(err)))")
+            }
+        }
+        let list = makePartitionList(positions)
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        let err = rd_kafka_assign(handle, list)
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError.librdkafka(err) }
+    }
+
+    /// The partitions currently assigned to this consumer.
+    public func assignment() throws(KafkaError) -> [TopicPartition] {
+        var list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>? = nil
+        let err = rd_kafka_assignment(handle, &list)
+        defer { if let list { rd_kafka_topic_partition_list_destroy(list) } }
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError.librdkafka(err) }
+        return readPartitionList(list).map { $0.0.topicPartition }
+    }
+
+    /// Leaves the group cleanly: the rebalance handler gets `.revoked` for the current assignment
+    /// (commit there), then the group rebalances the partitions to the remaining members at once
+    /// instead of after a session timeout. The consumer cannot be used afterwards.
+    /// - Important: blocks until the group is left.
+    public func close() throws(KafkaError) {
+        try pollLock.locked { () throws(KafkaError) in
+            guard !closed else { return }
+            closed = true
+            let err = rd_kafka_consumer_close(handle)
+            if err != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError.librdkafka(err) }
+        }
+    }
+
+    // MARK: - Consuming
+
+    /// Returns up to `maxMessages` messages.
+    ///
+    /// By default it waits up to `timeoutMs` for the first message, then adds whatever else is
+    /// already fetched (up to `maxMessages`) without waiting: lowest latency, and a batch grows
+    /// by itself under load. With `waitForFullBatch`, it waits until `maxMessages` arrived or
+    /// `timeoutMs` passed (a fixed micro-batch window). An empty batch means nothing arrived.
+    ///
+    /// Serves rebalances, errors and statistics (calling the handlers) on this thread.
+    /// Partition-EOF markers are skipped; per-message errors go to the error handler.
+    /// - Throws: `KafkaError` when the consumer is closed or hit a fatal error.
+    /// - Important: blocks up to `timeoutMs`.
+    public func poll(maxMessages: Int, timeoutMs: Int, waitForFullBatch: Bool = false) throws(KafkaError) -> KafkaMessageBatch {
+        var batch = KafkaMessageBatch()
+        try poll(into: &batch, maxMessages: maxMessages, timeoutMs: timeoutMs, waitForFullBatch: waitForFullBatch)
+        return batch
+    }
+
+    /// Like `poll(maxMessages:timeoutMs:waitForFullBatch:)`, but refills `batch` (emptied first),
+    /// reusing its capacity.
+    public func poll(
+        into batch: inout KafkaMessageBatch, maxMessages: Int, timeoutMs: Int, waitForFullBatch: Bool = false
+    ) throws(KafkaError) {
+        batch.removeAll()
+        guard maxMessages > 0 else { return }
+        try pollLock.locked { () throws(KafkaError) in
+            guard !closed else { throw KafkaError.invalidArgument("poll on a closed consumer") }
+            if messagePointers.count < maxMessages {
+                messagePointers = Array(repeating: nil, count: maxMessages)
+            }
+            topicCache.removeAll(keepingCapacity: true)
+            let count = messagePointers.withUnsafeMutableBufferPointer { pointers in
+                let timeout = Int32(clamping: timeoutMs)
+                if waitForFullBatch {
+                    return rd_kafka_consume_batch_queue(queue, timeout, pointers.baseAddress, maxMessages)
+                }
+                // Wait for the first message only, then take what is already there.
+                let first = rd_kafka_consume_batch_queue(queue, timeout, pointers.baseAddress, 1)
+                guard first == 1, maxMessages > 1 else { return first }
+                let rest = rd_kafka_consume_batch_queue(queue, 0, pointers.baseAddress! + 1, maxMessages - 1)
+                return rest < 0 ? 1 : 1 + rest
+            }
+            if count < 0 {
+                throw fatalError() ?? KafkaError.librdkafka(rd_kafka_last_error())
+            }
+            for index in 0..<count {
+                guard let message = messagePointers[index] else { continue }
+                defer { rd_kafka_message_destroy(message) }
+                if message.pointee.err == RD_KAFKA_RESP_ERR_NO_ERROR {
+                    batch.append(message, topicCache: &topicCache)
+                } else if message.pointee.err != RD_KAFKA_RESP_ERR__PARTITION_EOF {
+                    context.report(messageError(message))
+                }
+                messagePointers[index] = nil
+            }
+        }
+        if batch.isEmpty, let fatal = fatalError() { throw fatal }
+    }
+
+    // MARK: - Offsets
+
+    /// Records offsets (next offset to read) as ready to commit; the next `commit()` without
+    /// explicit offsets, or the auto-commit timer if enabled, commits them.
+    public func storeOffsets(_ offsets: [TopicPartitionOffset]) throws(KafkaError) {
+        guard !offsets.isEmpty else { return }
+        let list = makePartitionList(offsets)
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        let err = rd_kafka_offsets_store(handle, list)
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError.librdkafka(err, code: .offsetCommitFailed) }
+        if let failed = readPartitionList(list).first(where: { $0.1 != RD_KAFKA_RESP_ERR_NO_ERROR }) {
+            throw KafkaError.librdkafka(failed.1, "cannot store offset \(failed.0): \(String(cString: rd_kafka_err2str(failed.1)))", code: .offsetCommitFailed)
+        }
+    }
+
+    /// Commits offsets to the group coordinator.
+    ///
+    /// - Parameters:
+    ///   - offsets: explicit positions (next offset to read per partition), or nil to commit what
+    ///     `storeOffsets` recorded. Nothing to commit is not an error.
+    ///   - async: when true, returns at once; failures go to the error handler.
+    /// - Important: the synchronous form blocks until the coordinator answers.
+    public func commit(_ offsets: [TopicPartitionOffset]? = nil, async: Bool = false) throws(KafkaError) {
+        var list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>? = nil
+        if let offsets {
+            guard !offsets.isEmpty else { return }
+            list = makePartitionList(offsets)
+        }
+        defer { if let list { rd_kafka_topic_partition_list_destroy(list) } }
+        let err = rd_kafka_commit(handle, list, async ? 1 : 0)
+        if err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR__NO_OFFSET { return }
+        throw KafkaError.librdkafka(err, code: .offsetCommitFailed)
+    }
+
+    /// The group's committed offsets for these partitions (nil where none is committed).
+    /// - Important: blocks up to `timeoutMs`.
+    public func committed(_ partitions: [TopicPartition], timeoutMs: Int) throws(KafkaError) -> [TopicPartition: Int64] {
+        try fetchCommitted(handle: handle, partitions: partitions, timeoutMs: timeoutMs)
+    }
+
+    // MARK: - Flow control
+
+    /// Stops fetching from these partitions (for backpressure); polling keeps the membership alive.
+    public func pause(_ partitions: [TopicPartition]) throws(KafkaError) {
+        let list = makePartitionList(partitions)
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        let err = rd_kafka_pause_partitions(handle, list)
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError.librdkafka(err) }
+    }
+
+    /// Resumes fetching from paused partitions.
+    public func resume(_ partitions: [TopicPartition]) throws(KafkaError) {
+        let list = makePartitionList(partitions)
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        let err = rd_kafka_resume_partitions(handle, list)
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError.librdkafka(err) }
+    }
+
+    /// Moves the fetch position of assigned partitions; the next poll returns messages from there.
+    /// - Important: blocks up to `timeoutMs`.
+    public func seek(_ positions: [TopicPartitionOffset], timeoutMs: Int) throws(KafkaError) {
+        let list = makePartitionList(positions)
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        if let error = rd_kafka_seek_partitions(handle, list, Int32(clamping: timeoutMs)) {
+            throw KafkaError.consuming(error)
+        }
+        if let failed = readPartitionList(list).first(where: { $0.1 != RD_KAFKA_RESP_ERR_NO_ERROR }) {
+            throw KafkaError.librdkafka(failed.1, "cannot seek \(failed.0): \(String(cString: rd_kafka_err2str(failed.1)))")
+        }
+    }
+
+    /// Checks that a broker answers a metadata request within `timeoutMs`.
+    /// - Throws: `KafkaError` `.brokerUnreachable` (or `.brokerIncompatible` with a diagnosis).
+    public func checkConnection(timeoutMs: Int) throws(KafkaError) {
+        try requestMetadata(handle: handle, bootstrapServers: bootstrapServers, timeoutMs: timeoutMs) {
+            context.lastErrorText.withLock { $0 }
+        }
+    }
+
+    // MARK: - Internals
+
+    private func fatalError() -> KafkaError? {
+        var text = [CChar](repeating: 0, count: 512)
+        let err = rd_kafka_fatal_error(handle, &text, text.count)
+        guard err != RD_KAFKA_RESP_ERR_NO_ERROR else { return nil }
+        return KafkaError.librdkafka(err, decodeCString(text), code: .fatal, isFatal: true)
+    }
+
+    private func messageError(_ message: UnsafeMutablePointer<rd_kafka_message_t>) -> KafkaError {
+        let where_ = message.pointee.rkt.map { "\(String(cString: rd_kafka_topic_name($0)))[\(message.pointee.partition)]: " } ?? ""
+        return KafkaError.librdkafka(message.pointee.err, where_ + String(cString: rd_kafka_message_errstr(message)))
+    }
+}
+
+/// Committed offsets of a group (the handle's `group.id`) without joining the group.
+func fetchCommitted(handle: OpaquePointer, partitions: [TopicPartition], timeoutMs: Int) throws(KafkaError) -> [TopicPartition: Int64] {
+    guard !partitions.isEmpty else { return [:] }
+    let list = makePartitionList(partitions)
+    defer { rd_kafka_topic_partition_list_destroy(list) }
+    let err = rd_kafka_committed(handle, list, Int32(clamping: timeoutMs))
+    if err != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError.librdkafka(err, code: .offsetCommitFailed) }
+    var result: [TopicPartition: Int64] = [:]
+    for (item, itemError) in readPartitionList(list) {
+        if itemError != RD_KAFKA_RESP_ERR_NO_ERROR {
+            throw KafkaError.librdkafka(itemError, "committed offset of \(item.topicPartition): \(String(cString: rd_kafka_err2str(itemError)))")
+        }
+        if item.offset >= 0 { result[item.topicPartition] = item.offset }
+    }
+    return result
+}
+
+// MARK: - Callbacks
+
+/// What the C callbacks need; owned (retained) by the consumer until after `rd_kafka_destroy`.
+final class ConsumerContext: Sendable {
+    let rebalanceHandler: (@Sendable (RebalanceEvent) -> Void)?
+    let errorHandler: (@Sendable (KafkaError) -> Void)?
+    let statisticsHandler: (@Sendable (String) -> Void)?
+    let isShuttingDown = LockedValue(false)
+    let lastErrorText = LockedValue<String?>(nil)
+
+    init(
+        rebalanceHandler: (@Sendable (RebalanceEvent) -> Void)?, errorHandler: (@Sendable (KafkaError) -> Void)?,
+        statisticsHandler: (@Sendable (String) -> Void)?
+    ) {
+        self.rebalanceHandler = rebalanceHandler
+        self.errorHandler = errorHandler
+        self.statisticsHandler = statisticsHandler
+    }
+
+    func report(_ error: KafkaError) {
+        lastErrorText.withLock { $0 = error.description }
+        errorHandler?(error)
+    }
+
+    func rebalance(_ handle: OpaquePointer, _ err: rd_kafka_resp_err_t, _ partitions: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?) {
+        let cooperative = rd_kafka_rebalance_protocol(handle).map { String(cString: $0) } == "COOPERATIVE"
+        let changed = readPartitionList(partitions).map { $0.0.topicPartition }
+        let notify = !isShuttingDown.withLock { $0 }
+        switch err {
+        case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+            if cooperative {
+                if let error = rd_kafka_incremental_assign(handle, partitions) { report(KafkaError.consuming(error)) }
+            } else {
+                _ = rd_kafka_assign(handle, partitions)
+            }
+            if notify { rebalanceHandler?(RebalanceEvent(kind: .assigned, partitions: changed)) }
+        case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
+            let kind: RebalanceEvent.Kind = rd_kafka_assignment_lost(handle) != 0 ? .lost : .revoked
+            if notify { rebalanceHandler?(RebalanceEvent(kind: kind, partitions: changed)) }
+            if cooperative {
+                if let error = rd_kafka_incremental_unassign(handle, partitions) { report(KafkaError.consuming(error)) }
+            } else {
+                _ = rd_kafka_assign(handle, nil)
+            }
+        default:
+            report(KafkaError.librdkafka(err, "rebalance failed: \(String(cString: rd_kafka_err2str(err)))"))
+            _ = rd_kafka_assign(handle, nil)
+        }
+    }
+}
+
+private func context(_ opaque: UnsafeMutableRawPointer?) -> ConsumerContext? {
+    opaque.map { Unmanaged<ConsumerContext>.fromOpaque($0).takeUnretainedValue() }
+}
+
+private let consumerRebalanceCallback: @convention(c) (
+    OpaquePointer?, rd_kafka_resp_err_t, UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?, UnsafeMutableRawPointer?
+) -> Void = { handle, err, partitions, opaque in
+    guard let handle, let context = context(opaque) else { return }
+    context.rebalance(handle, err, partitions)
+}
+
+private let consumerErrorCallback: @convention(c) (OpaquePointer?, Int32, UnsafePointer<CChar>?, UnsafeMutableRawPointer?) -> Void = {
+    handle, err, reason, opaque in
+    guard let context = context(opaque) else { return }
+    let code = rd_kafka_resp_err_t(rawValue: err)
+    var isFatal = false
+    if code == RD_KAFKA_RESP_ERR__FATAL { isFatal = true }
+    context.report(KafkaError.librdkafka(code, reason.map { String(cString: $0) }, isFatal: isFatal))
+}
+
+private let consumerOffsetCommitCallback: @convention(c) (
+    OpaquePointer?, rd_kafka_resp_err_t, UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?, UnsafeMutableRawPointer?
+) -> Void = { _, err, offsets, opaque in
+    guard let context = context(opaque) else { return }
+    if err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET {
+        context.report(KafkaError.librdkafka(err, "offset commit failed: \(String(cString: rd_kafka_err2str(err)))", code: .offsetCommitFailed))
+    } else if let failed = readPartitionList(offsets).first(where: { $0.1 != RD_KAFKA_RESP_ERR_NO_ERROR }) {
+        context.report(KafkaError.librdkafka(failed.1, "offset commit of \(failed.0) failed: \(String(cString: rd_kafka_err2str(failed.1)))", code: .offsetCommitFailed))
+    }
+}
+
+private let consumerStatisticsCallback: @convention(c) (OpaquePointer?, UnsafeMutablePointer<CChar>?, Int, UnsafeMutableRawPointer?) -> Int32 = {
+    _, json, length, opaque in
+    guard let context = context(opaque), let json else { return 0 }
+    context.statisticsHandler?(String(decoding: UnsafeRawBufferPointer(start: json, count: length), as: UTF8.self))
+    return 0  // librdkafka frees the JSON
+}
+
+/// A value guarded by a lock (Sendable because every access holds the lock).
+final class LockedValue<Value>: @unchecked Sendable {
+    // Sendable: `value` is only read or written inside `withLock`, which holds `lock`.
+    private let lock = NSLock()
+    private var value: Value
+    init(_ value: Value) { self.value = value }
+    func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body(&value)
+    }
+}

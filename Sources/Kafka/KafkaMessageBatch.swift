@@ -1,0 +1,182 @@
+import CRdKafka
+import Foundation
+
+/// Messages returned by one `KafkaConsumer.poll`, copied out of librdkafka into one contiguous
+/// byte arena (keys, values and header names/values back to back) plus a small fixed-size record
+/// per message, so a batch costs a handful of allocations however many messages it holds.
+///
+/// A `KafkaMessage` is a view into the batch: its `key` and `value` are slices of the arena, not
+/// copies. Reuse a batch across polls with `KafkaConsumer.poll(into:maxMessages:timeoutMs:)` to keep
+/// its capacity.
+public struct KafkaMessageBatch: RandomAccessCollection, Sendable {
+    struct Record: Sendable {
+        var topicIndex: Int32
+        var partition: Int32
+        var offset: Int64
+        var timestampMs: Int64
+        var keyStart: Int
+        var keyCount: Int  // -1: null key
+        var valueStart: Int
+        var valueCount: Int  // -1: null value
+        var headerStart: Int32
+        var headerCount: Int32
+    }
+
+    struct HeaderRecord: Sendable {
+        var nameStart: Int
+        var nameCount: Int
+        var valueStart: Int
+        var valueCount: Int  // -1: null value
+    }
+
+    /// Keys, values and header bytes of every message, back to back.
+    public private(set) var arena: [UInt8] = []
+    var records: [Record] = []
+    var headerRecords: [HeaderRecord] = []
+    var topics: [String] = []
+
+    public init() {}
+
+    public var startIndex: Int { 0 }
+    public var endIndex: Int { records.count }
+
+    public subscript(position: Int) -> KafkaMessage {
+        KafkaMessage(batch: self, record: records[position])
+    }
+
+    /// Empties the batch, keeping its capacity.
+    public mutating func removeAll() {
+        arena.removeAll(keepingCapacity: true)
+        records.removeAll(keepingCapacity: true)
+        headerRecords.removeAll(keepingCapacity: true)
+        topics.removeAll(keepingCapacity: true)
+    }
+
+    /// For each partition present, the offset to commit once every message of this batch from it
+    /// is processed (the highest offset + 1).
+    public var nextOffsets: [TopicPartitionOffset] {
+        var highest: [TopicPartition: Int64] = [:]
+        for record in records {
+            let key = TopicPartition(topic: topics[Int(record.topicIndex)], partition: Int(record.partition))
+            highest[key] = Swift.max(highest[key] ?? -1, record.offset)
+        }
+        return highest.map { TopicPartitionOffset(topic: $0.key.topic, partition: $0.key.partition, offset: $0.value + 1) }
+            .sorted { ($0.topic, $0.partition) < ($1.topic, $1.partition) }
+    }
+
+    // MARK: - Filling (consumer only)
+
+    /// Copies one librdkafka message into the batch. `topicCache` maps librdkafka topic handles
+    /// to indices into `topics` so a topic name is decoded once per batch.
+    mutating func append(_ message: UnsafePointer<rd_kafka_message_t>, topicCache: inout [(OpaquePointer, Int32)]) {
+        let m = message.pointee
+        var topicIndex: Int32 = -1
+        if let rkt = m.rkt {
+            if let cached = topicCache.first(where: { $0.0 == rkt }) {
+                topicIndex = cached.1
+            } else {
+                topicIndex = Int32(topics.count)
+                topics.append(String(cString: rd_kafka_topic_name(rkt)))
+                topicCache.append((rkt, topicIndex))
+            }
+        }
+        if topicIndex < 0 {
+            topicIndex = Int32(topics.count)
+            topics.append("")
+        }
+        var record = Record(
+            topicIndex: topicIndex, partition: m.partition, offset: m.offset,
+            timestampMs: rd_kafka_message_timestamp(message, nil),
+            keyStart: arena.count, keyCount: -1, valueStart: 0, valueCount: -1,
+            headerStart: Int32(headerRecords.count), headerCount: 0)
+        if let key = m.key {
+            arena.append(contentsOf: UnsafeRawBufferPointer(start: key, count: m.key_len))
+            record.keyCount = m.key_len
+        }
+        record.valueStart = arena.count
+        if let payload = m.payload {
+            arena.append(contentsOf: UnsafeRawBufferPointer(start: payload, count: m.len))
+            record.valueCount = m.len
+        }
+        var headers: OpaquePointer? = nil
+        if rd_kafka_message_headers(message, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR, let headers {
+            var index = 0
+            var name: UnsafePointer<CChar>? = nil
+            var value: UnsafeRawPointer? = nil
+            var size = 0
+            while rd_kafka_header_get_all(headers, index, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR {
+                let nameStart = arena.count
+                if let name { arena.append(contentsOf: UnsafeRawBufferPointer(start: name, count: strlen(name))) }
+                let valueStart = arena.count
+                if let value { arena.append(contentsOf: UnsafeRawBufferPointer(start: value, count: size)) }
+                headerRecords.append(HeaderRecord(
+                    nameStart: nameStart, nameCount: valueStart - nameStart, valueStart: valueStart,
+                    valueCount: value == nil ? -1 : size))
+                index += 1
+            }
+            record.headerCount = Int32(index)
+        }
+        records.append(record)
+    }
+}
+
+/// One consumed message: a view into its `KafkaMessageBatch` (no copy of key or value).
+public struct KafkaMessage: Sendable {
+    let batch: KafkaMessageBatch
+    let record: KafkaMessageBatch.Record
+
+    public var topic: String { batch.topics[Int(record.topicIndex)] }
+    public var partition: Int { Int(record.partition) }
+    public var offset: Int64 { record.offset }
+    /// Message timestamp in ms since 1970 (create time or log-append time), nil when absent.
+    public var timestampMs: Int64? { record.timestampMs >= 0 ? record.timestampMs : nil }
+    /// Key bytes (a slice of the batch arena), nil for a null key.
+    public var key: ArraySlice<UInt8>? {
+        record.keyCount < 0 ? nil : batch.arena[record.keyStart..<(record.keyStart + record.keyCount)]
+    }
+    /// Value bytes (a slice of the batch arena), nil for a null value.
+    public var value: ArraySlice<UInt8>? {
+        record.valueCount < 0 ? nil : batch.arena[record.valueStart..<(record.valueStart + record.valueCount)]
+    }
+    /// Number of headers.
+    public var headerCount: Int { Int(record.headerCount) }
+    /// The headers (copied out of the arena).
+    public var headers: [KafkaHeader] {
+        (0..<Int(record.headerCount)).map { index in
+            let header = batch.headerRecords[Int(record.headerStart) + index]
+            let name = String(decoding: batch.arena[header.nameStart..<(header.nameStart + header.nameCount)], as: UTF8.self)
+            let value = header.valueCount < 0 ? nil : Array(batch.arena[header.valueStart..<(header.valueStart + header.valueCount)])
+            return KafkaHeader(name: name, value: value)
+        }
+    }
+    /// The value of the first header named `name` (nil when absent or null).
+    public func header(_ name: String) -> ArraySlice<UInt8>? {
+        let wanted = Array(name.utf8)
+        for index in 0..<Int(record.headerCount) {
+            let header = batch.headerRecords[Int(record.headerStart) + index]
+            if header.nameCount == wanted.count,
+                batch.arena[header.nameStart..<(header.nameStart + header.nameCount)].elementsEqual(wanted)
+            {
+                return header.valueCount < 0 ? nil : batch.arena[header.valueStart..<(header.valueStart + header.valueCount)]
+            }
+        }
+        return nil
+    }
+    public var topicPartition: TopicPartition { TopicPartition(topic: topic, partition: partition) }
+
+    /// Calls `body` with the key and value bytes in place (nil for null), without copying: the
+    /// fast path to forward a message (`KafkaProducer.produce(topic:keyBytes:valueBytes:...)`).
+    public func withUnsafeKeyAndValueBytes<Result, Failure: Error>(
+        _ body: (UnsafeRawBufferPointer?, UnsafeRawBufferPointer?) throws(Failure) -> Result
+    ) throws(Failure) -> Result {
+        let outcome: Swift.Result<Result, Failure> = batch.arena.withUnsafeBytes { arena in
+            let key = record.keyCount < 0 ? nil : UnsafeRawBufferPointer(rebasing: arena[record.keyStart..<(record.keyStart + record.keyCount)])
+            let value = record.valueCount < 0 ? nil : UnsafeRawBufferPointer(rebasing: arena[record.valueStart..<(record.valueStart + record.valueCount)])
+            do throws(Failure) { return .success(try body(key, value)) } catch { return .failure(error) }
+        }
+        return try outcome.get()
+    }
+
+    /// The position to store/commit once this message is processed (`offset + 1`).
+    public var nextOffset: TopicPartitionOffset { TopicPartitionOffset(topic: topic, partition: partition, offset: offset + 1) }
+}

@@ -1,6 +1,0 @@
-import Testing
-@testable import Kafka
-
-@Suite struct KafkaSmokeTests {
-    @Test func moduleLoads() { #expect(Bool(true)) }
-}

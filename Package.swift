@@ -14,6 +14,13 @@ let hotPathSettings: [SwiftSetting] = swiftSettings + [
     .unsafeFlags(["-Ounchecked", "-enforce-exclusivity=unchecked"]),
 ]
 
+/// Forest keeps Swift's bounds and overflow checks (`-O`, not `-Ounchecked`): its model decoder
+/// reads untrusted files and must fail with an error, never corrupt memory. Its kernel walks
+/// validated nodes through unsafe pointers, so the checks cost the hot loop nothing.
+let forestSettings: [SwiftSetting] = swiftSettings + [
+    .unsafeFlags(["-O", "-enforce-exclusivity=unchecked"]),
+]
+
 let package = Package(
     name: "InstallScorer",
     platforms: [.macOS(.v14)],
@@ -49,7 +56,7 @@ let package = Package(
         ),
 
         // MARK: - Model and features
-        .target(name: "Forest", swiftSettings: hotPathSettings),
+        .target(name: "Forest", swiftSettings: forestSettings),
         .target(name: "Features", dependencies: ["CZlib", "Forest"], swiftSettings: hotPathSettings),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
 

@@ -1,2 +1,0 @@
-/// Namespace of the `Forest` library (see DESIGN.md for its job).
-public enum ForestLibrary {}

@@ -1,0 +1,213 @@
+public import Foundation
+
+/// A compiled, immutable XGBoost tree ensemble, ready to score rows.
+///
+/// Load one with ``load(contentsOf:)`` (a `.json` or `.ubj` file written by XGBoost's
+/// `Booster.save_model`, or a model bundle folder holding `model.json`), then call
+/// ``predict(rows:count:into:)`` or ``predictMargins(rows:count:into:)`` on row-major Float32
+/// buffers (`NaN` = missing). Results are bit-identical to XGBoost 3.2's
+/// `predict(output_margin=True)` for margins and to `predict()` for transformed outputs.
+///
+/// The model is immutable and `Sendable`: share one instance between threads and tasks, and swap
+/// models between batches by replacing the reference.
+public final class ForestModel: Sendable {
+    /// Number of input columns each row must have (`num_feature`).
+    public let featureCount: Int
+    /// Number of margins per row: classes (multi-class), targets (multi-target) or 1.
+    public let outputCount: Int
+    /// The learning objective; decides the transform from margin to prediction.
+    public let objective: Objective
+    /// Feature names saved with the model (empty when the model was trained without names).
+    public let featureNames: [String]
+    /// Feature types saved with the model (`"q"`, `"float"`, `"int"`, `"c"` = categorical), or empty.
+    public let featureTypes: [String]
+    /// `base_score` as stored in the model (response space), one per output.
+    public let baseScores: [Float]
+    /// The initial margin of every output, before any tree (XGBoost's `ProbToMargin(base_score)`).
+    public let baseMargins: [Float]
+    /// Shape statistics for `scorer model inspect`.
+    public let summary: Summary
+
+    let nodes: [PackedNode]
+    let treeRoots: [UInt32]
+    let treeDepths: [UInt32]
+    let treeGroups: [UInt32]
+    /// DART weights; nil when every tree has weight 1.
+    let treeWeights: [Float]?
+    /// Per categorical node: word count, then the bitset words of the categories that go right.
+    let categoryWords: [UInt32]
+    let hasCategoricalSplits: Bool
+
+    /// Number of values per row that ``predict(rows:count:into:)`` writes: 1 for `multi:softmax`
+    /// (the class index), ``outputCount`` otherwise.
+    public var predictionCount: Int { objective.predictsClassIndex ? 1 : outputCount }
+    /// Number of trees in the ensemble.
+    public var treeCount: Int { treeRoots.count }
+
+    /// Facts about the model's shape and size.
+    public struct Summary: Sendable {
+        /// `gbtree` or `dart`.
+        public let booster: String
+        /// Nodes reachable from the roots, over all trees.
+        public let reachableNodes: Int
+        /// Node entries stored (reachable plus pruned), over all trees.
+        public let storedNodes: Int
+        public let leaves: Int
+        public let minimumDepth: Int
+        public let maximumDepth: Int
+        public let meanDepth: Double
+        /// Split nodes that test a category set.
+        public let categoricalSplits: Int
+        /// Features used by at least one split.
+        public let featuresUsed: Int
+        /// XGBoost version that wrote the file, e.g. [3, 2, 0].
+        public let xgboostVersion: [Int]
+        /// Bytes of the compiled nodes and category tables.
+        public let compiledBytes: Int
+    }
+
+    // MARK: - Loading
+
+    /// Loads and compiles a model.
+    ///
+    /// - Parameter url: an XGBoost `.json` or `.ubj` file, or a folder holding `model.json`
+    ///   (a model bundle). The format is detected from the content, not the extension.
+    /// - Throws: ``ForestError`` naming the problem (file, byte offset, tree and node).
+    public static func load(contentsOf url: URL) throws -> ForestModel {
+        var fileURL = url
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue {
+            fileURL = url.appendingPathComponent("model.json")
+        }
+        let data: Data
+        do {
+            data = try Data(contentsOf: fileURL)
+        } catch {
+            throw ForestError.io("cannot read model \(fileURL.path): \(error.localizedDescription)")
+        }
+        do {
+            return try ForestModel(serialized: [UInt8](data))
+        } catch let error as ForestError {
+            throw ForestError(code: error.code, message: "\(fileURL.path): \(error.message)")
+        }
+    }
+
+    /// Loads and compiles a model from a file path (see ``load(contentsOf:)``).
+    public static func load(path: String) throws -> ForestModel {
+        try load(contentsOf: URL(fileURLWithPath: path))
+    }
+
+    /// Decodes and compiles a model from the bytes of an XGBoost `.json` or `.ubj` file.
+    ///
+    /// - Throws: ``ForestError`` for malformed or unsupported models.
+    public convenience init(serialized bytes: [UInt8]) throws {
+        try self.init(definition: ForestModel.decodeDefinition(bytes))
+    }
+
+    static func decodeDefinition(_ bytes: [UInt8]) throws -> ModelDefinition {
+        try ModelDecoder.decode(parseDocument(bytes))
+    }
+
+    static func parseDocument(_ bytes: [UInt8]) throws -> DocumentValue {
+        var first = 0
+        while first < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[first]) { first += 1 }
+        guard first < bytes.count else { throw ForestError.syntax("empty model file", at: 0) }
+        // Text JSON starts with '{' followed by whitespace or '"'; UBJSON's '{' is followed by a
+        // length marker ('i', 'U', 'L', ...), '$', '#' or '}'.
+        if bytes[first] == UInt8(ascii: "{") {
+            var next = first + 1
+            while next < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[next]) { next += 1 }
+            if next >= bytes.count || bytes[next] == UInt8(ascii: "\"") || (next > first + 1 && bytes[next] == UInt8(ascii: "}")) {
+                return try JSONReader.parse(bytes)
+            }
+            return try UBJSONReader.parse(bytes)
+        }
+        if bytes[first] == 0xEF { return try JSONReader.parse(bytes) }
+        throw ForestError.syntax("not an XGBoost model: expected a JSON or UBJSON object", at: first)
+    }
+
+    // MARK: - Compiling
+
+    init(definition: ModelDefinition) throws {
+        featureCount = definition.featureCount
+        outputCount = definition.outputCount
+        objective = definition.objective
+        featureNames = definition.featureNames
+        featureTypes = definition.featureTypes
+        baseScores = definition.baseScores
+        baseMargins = definition.baseMargins
+
+        var nodes = [PackedNode]()
+        nodes.reserveCapacity(definition.trees.reduce(0) { $0 + $1.nodeCount })
+        var roots = [UInt32](), depths = [UInt32]()
+        var categoryWords = [UInt32]()
+        var categoricalSplits = 0
+        var usedFeatures = Set<Int32>()
+        for (treeIndex, tree) in definition.trees.enumerated() {
+            let base = nodes.count
+            guard base + tree.nodeCount < Int(UInt32.max) else {
+                throw ForestError.unsupported("tree \(treeIndex): the model has more than 2^32 nodes")
+            }
+            roots.append(UInt32(base))
+            depths.append(UInt32(tree.depth))
+            for node in 0..<tree.nodeCount {
+                let own = UInt32(base + node)
+                if tree.isLeaf(node) {
+                    nodes.append(PackedNode(value: tree.splitConditions[node], featureAndFlags: 0, left: own, right: own))
+                    continue
+                }
+                let left = Int(tree.leftChildren[node]), right = Int(tree.rightChildren[node])
+                // Unreachable (pruned) entries may hold anything: make them harmless self-loops.
+                guard left >= 0, left < tree.nodeCount, right >= 0, right < tree.nodeCount,
+                      tree.splitIndices[node] >= 0, Int(tree.splitIndices[node]) < definition.featureCount else {
+                    nodes.append(PackedNode(value: 0, featureAndFlags: 0, left: own, right: own))
+                    continue
+                }
+                var flags = UInt32(tree.splitIndices[node])
+                if tree.defaultLeft[node] { flags |= PackedNode.defaultLeftFlag }
+                var value = tree.splitConditions[node]
+                if tree.isCategorical[node] {
+                    categoricalSplits += 1
+                    flags |= PackedNode.categoricalFlag
+                    let offset = UInt32(categoryWords.count)
+                    let list = tree.categories[Int32(node)] ?? []
+                    let wordCount = list.last.map { Int($0) / 32 + 1 } ?? 0
+                    categoryWords.append(UInt32(wordCount))
+                    let start = categoryWords.count
+                    categoryWords.append(contentsOf: repeatElement(0, count: wordCount))
+                    for code in list { categoryWords[start + Int(code) / 32] |= 1 << (UInt32(code) % 32) }
+                    value = Float(bitPattern: offset)
+                }
+                usedFeatures.insert(tree.splitIndices[node])
+                nodes.append(PackedNode(value: value, featureAndFlags: flags, left: UInt32(base + left), right: UInt32(base + right)))
+            }
+        }
+        self.nodes = nodes
+        self.treeRoots = roots
+        self.treeDepths = depths
+        self.treeGroups = definition.treeGroups.map { UInt32($0) }
+        if let weights = definition.treeWeights, weights.contains(where: { $0 != 1 }) {
+            self.treeWeights = weights
+        } else {
+            self.treeWeights = nil
+        }
+        self.categoryWords = categoryWords
+        self.hasCategoricalSplits = categoricalSplits > 0
+
+        let treeDepthList = definition.trees.map(\.depth)
+        summary = Summary(
+            booster: definition.boosterName,
+            reachableNodes: definition.trees.reduce(0) { $0 + $1.reachableNodes },
+            storedNodes: nodes.count,
+            leaves: definition.trees.reduce(0) { $0 + $1.leaves },
+            minimumDepth: treeDepthList.min() ?? 0,
+            maximumDepth: treeDepthList.max() ?? 0,
+            meanDepth: treeDepthList.isEmpty ? 0 : Double(treeDepthList.reduce(0, +)) / Double(treeDepthList.count),
+            categoricalSplits: categoricalSplits,
+            featuresUsed: usedFeatures.count,
+            xgboostVersion: definition.xgboostVersion,
+            compiledBytes: nodes.count * MemoryLayout<PackedNode>.stride + categoryWords.count * 4
+                + roots.count * (4 * 3 + (self.treeWeights == nil ? 0 : 4))
+        )
+    }
+}

@@ -1,0 +1,44 @@
+/// One decoded, validated XGBoost tree in XGBoost's own array layout (node ids unchanged).
+///
+/// This is what the reference evaluator walks and what the compiler packs; it is kept close to
+/// the file so the reference can follow XGBoost's decision rule line by line.
+struct TreeDefinition: Sendable {
+    var leftChildren: [Int32]
+    var rightChildren: [Int32]
+    var splitIndices: [Int32]
+    var splitConditions: [Float]
+    var defaultLeft: [Bool]
+    var isCategorical: [Bool]
+    /// For categorical split nodes: the sorted category codes that go right.
+    var categories: [Int32: [Int32]]
+    /// Longest root-to-leaf path over reachable nodes, in edges.
+    var depth: Int
+    /// Number of reachable nodes (pruned, unreachable entries excluded).
+    var reachableNodes: Int
+    var leaves: Int
+
+    var nodeCount: Int { leftChildren.count }
+    func isLeaf(_ node: Int) -> Bool { leftChildren[node] == -1 }
+}
+
+/// A decoded, validated XGBoost model: everything prediction needs, nothing more.
+struct ModelDefinition: Sendable {
+    var featureCount: Int
+    /// Margins per row: classes for multi-class, targets for multi-target, otherwise 1.
+    var outputCount: Int
+    var objective: Objective
+    /// `base_score` as stored (response space), one per output.
+    var baseScores: [Float]
+    var trees: [TreeDefinition]
+    /// The output each tree adds to (`tree_info`).
+    var treeGroups: [Int]
+    /// DART tree weights (`weight_drop`), nil for plain gbtree.
+    var treeWeights: [Float]?
+    var boosterName: String
+    var featureNames: [String]
+    var featureTypes: [String]
+    var xgboostVersion: [Int]
+
+    /// Initial margins, one per output (`ProbToMargin(base_score)`).
+    var baseMargins: [Float] { baseScores.map { objective.margin(fromBaseScore: $0) } }
+}

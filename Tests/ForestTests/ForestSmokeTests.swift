@@ -1,6 +1,0 @@
-import Testing
-@testable import Forest
-
-@Suite struct ForestSmokeTests {
-    @Test func moduleLoads() { #expect(Bool(true)) }
-}

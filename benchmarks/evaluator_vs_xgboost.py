@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+"""Forest evaluator vs XGBoost's inplace_predict, side by side in one run.
+
+The model is our production shape: 500 trees, depth 6, binary:logistic, 56 features, ~3% missing
+values. Both engines score the same float32 rows (transformed probabilities), at batch sizes
+1, 16, 256, 4096 and 65536, single-threaded and on all cores. Measurements interleave the two
+engines (order alternating per repeat) and report medians, because this machine's speed drifts.
+Our side runs in a persistent `scorer model bench --interactive` process, so process start-up and
+model loading are not timed; XGBoost's side is timed around inplace_predict calls from Python,
+which is how a Python user would call it.
+
+Before timing, the scorer's margins for 2,000 of the rows are checked bit for bit against
+XGBoost's predict(output_margin=True).
+
+Usage: python3 benchmarks/evaluator_vs_xgboost.py [--scorer PATH] [--repeats 5] [--seconds 0.4]
+"""
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+import xgboost as xgb
+
+N_FEATURES, N_TREES, DEPTH, MISSING = 56, 500, 6, 0.03
+BATCHES = [1, 16, 256, 4096, 65536]
+
+
+def production_shaped_model(workdir):
+    path = os.path.join(workdir, "bench_model.ubj")
+    rng = np.random.default_rng(11)
+    rows = rng.normal(size=(65536, N_FEATURES)).astype(np.float32)
+    rows[rng.random(rows.shape) < MISSING] = np.nan
+    if not os.path.exists(path):
+        X = rng.normal(size=(20000, N_FEATURES)).astype(np.float32)
+        X[rng.random(X.shape) < MISSING] = np.nan
+        weights = rng.normal(size=N_FEATURES)
+        logit = np.nan_to_num(X) @ weights * 0.3 + np.sin(np.nan_to_num(X[:, 0]) * 3)
+        y = (logit + rng.logistic(size=len(X)) > 0).astype(int)
+        params = {"objective": "binary:logistic", "max_depth": DEPTH, "eta": 0.05, "nthread": os.cpu_count(),
+                  "seed": 3, "subsample": 0.8, "colsample_bytree": 0.8}
+        xgb.train(params, xgb.DMatrix(X, y), N_TREES).save_model(path)
+    booster = xgb.Booster(model_file=path)
+    rows.tofile(os.path.join(workdir, "bench_rows.f32"))
+    return path, booster, rows
+
+
+def check_parity(scorer, model_path, booster, rows, workdir):
+    sample = rows[:2000]
+    csv = os.path.join(workdir, "parity.csv")
+    with open(csv, "w") as handle:
+        for row in sample:
+            handle.write(",".join("" if np.isnan(v) else str(v) for v in row) + "\n")
+    out = subprocess.run([scorer, "score", "--model", model_path, "--features-csv", csv, "--margin"],
+                         capture_output=True, text=True, check=True).stdout.split()
+    ours = np.asarray([np.float32(v) for v in out], dtype=np.float32)
+    theirs = booster.predict(xgb.DMatrix(sample), output_margin=True).astype(np.float32)
+    same = int((ours.view(np.uint32) == theirs.view(np.uint32)).sum())
+    print(f"parity: {same}/{len(sample)} margins bit-identical to XGBoost {xgb.__version__}")
+    if same != len(sample):
+        sys.exit("parity check failed; not benchmarking a wrong evaluator")
+
+
+def time_xgboost(booster, rows, batch, seconds):
+    start, scored = 0, 0
+    began = time.perf_counter()
+    while True:
+        for _ in range(max(1, 4096 // batch)):
+            if start + batch > len(rows):
+                start = 0
+            booster.inplace_predict(rows[start:start + batch])
+            start += batch
+            scored += batch
+        elapsed = time.perf_counter() - began
+        if elapsed >= seconds:
+            return scored / elapsed
+
+
+class ScorerBench:
+    def __init__(self, scorer, model_path, rows_path, threads):
+        self.process = subprocess.Popen(
+            [scorer, "model", "bench", model_path, "--rows", rows_path, "--threads", str(threads), "--interactive"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def rate(self, batch, seconds):
+        self.process.stdin.write(f"{batch} {seconds}\n")
+        self.process.stdin.flush()
+        reply = self.process.stdout.readline().split()
+        return float(reply[1])
+
+    def close(self):
+        self.process.stdin.close()
+        self.process.wait()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scorer", default=os.environ.get("SCORER", ".build/release/scorer"))
+    parser.add_argument("--workdir", default="/tmp/forest-bench")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=0.4, help="measuring time per engine, batch and repeat")
+    parser.add_argument("--batches", default=",".join(map(str, BATCHES)))
+    args = parser.parse_args()
+    os.makedirs(args.workdir, exist_ok=True)
+    model_path, booster, rows = production_shaped_model(args.workdir)
+    check_parity(args.scorer, model_path, booster, rows, args.workdir)
+    batches = [int(b) for b in args.batches.split(",")]
+    cores = os.cpu_count() or 1
+    print(f"model: {N_TREES} trees, depth {DEPTH}, {N_FEATURES} features, {MISSING:.0%} missing; "
+          f"{args.repeats} repeats x {args.seconds}s, medians; {cores} cores")
+    print(f"| threads | batch | XGBoost rows/s | Forest rows/s | XGBoost ns/row/tree | Forest ns/row/tree | Forest / XGBoost |")
+    print(f"|---|---|---|---|---|---|---|")
+    for threads in sorted({1, cores}):
+        booster.set_param({"nthread": threads})
+        ours = ScorerBench(args.scorer, model_path, os.path.join(args.workdir, "bench_rows.f32"), threads)
+        for batch in batches:
+            theirs_rates, our_rates = [], []
+            for repeat in range(args.repeats):
+                if repeat % 2 == 0:
+                    theirs_rates.append(time_xgboost(booster, rows, batch, args.seconds))
+                    our_rates.append(ours.rate(batch, args.seconds))
+                else:
+                    our_rates.append(ours.rate(batch, args.seconds))
+                    theirs_rates.append(time_xgboost(booster, rows, batch, args.seconds))
+            theirs, mine = statistics.median(theirs_rates), statistics.median(our_rates)
+            print(f"| {threads} | {batch} | {theirs:,.0f} | {mine:,.0f} | {1e9 / theirs / N_TREES:.2f} | "
+                  f"{1e9 / mine / N_TREES:.2f} | {mine / theirs:.2f}x |", flush=True)
+        ours.close()
+
+
+if __name__ == "__main__":
+    main()

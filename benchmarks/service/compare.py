@@ -219,11 +219,12 @@ def latency_round(side, args, brokers, brokers_file, round_no, logdir):
                     summary = obj
     if summary is None:
         raise SystemExit(f"error: the simulator wrote no summary; see {sim_out}")
-    lat = summary["latency"]
+    lat = summary["latency_ms"]
     counts = summary["counts"]
-    result = {"p50_ms": lat["p50Ms"], "p99_ms": lat["p99Ms"], "max_ms": lat["maxMs"],
+    result = {"p50_ms": lat["p50_ms"], "p99_ms": lat["p99_ms"], "max_ms": lat["max_ms"],
               "sent": counts["sent"], "predicted": counts["predicted"], "missing": summary.get("missing"),
-              "duplicates": counts.get("duplicates"), "achieved_rate": summary.get("achievedRate"),
+              "duplicates": counts.get("duplicates"), "achieved_rate": summary.get("achieved_rate"),
+              "kept_up": summary.get("kept_up"),
               "rss_mb_median": statistics.median(rss) if rss else float("nan"),
               "rss_mb_max": max(rss) if rss else float("nan")}
     log(f"latency {side} round {round_no}: p50 {result['p50_ms']:.2f} ms, p99 {result['p99_ms']:.2f} ms, "

@@ -185,7 +185,7 @@ def latency_round(side, args, brokers, brokers_file, round_no, logdir):
         # Warm-up: the service has joined its group and scored these before the clock starts.
         warm = 200
         subprocess.run([sys.executable, os.path.join(HERE, "produce_events.py"), "--brokers", f"@{brokers_file}",
-                        "--topic", topics[0], "--count", str(warm), "--id-suffix", "-warmup", "--model", args.model],
+                        "--topic", topics[0], "--count", str(warm), "--id-suffix=-warmup", "--model", args.model],
                        check=True, cwd=REPO)
         deadline = time.monotonic() + args.round_timeout
         while progress.committed() < warm:

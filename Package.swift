@@ -109,7 +109,7 @@ let package = Package(
         // MARK: - Tests
         .testTarget(name: "ForestTests", dependencies: ["Forest"], resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
         .testTarget(name: "FeaturesTests", dependencies: ["Features", "Forest"], resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
-        .testTarget(name: "KafkaTests", dependencies: ["Kafka"], swiftSettings: swiftSettings),
+        .testTarget(name: "KafkaTests", dependencies: ["Kafka", "KafkaOptions"], swiftSettings: swiftSettings),
         .testTarget(name: "ScoringTests", dependencies: ["Scoring", "Kafka", "Forest", "Features"], swiftSettings: swiftSettings),
         .testTarget(name: "LoadSimulatorTests", dependencies: ["LoadSimulator", "Kafka"], swiftSettings: swiftSettings),
     ]

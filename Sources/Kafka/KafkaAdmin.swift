@@ -43,14 +43,13 @@ public final class KafkaAdmin: @unchecked Sendable {
     }
 
     /// The topic's partitions, or nil when the topic does not exist.
+    ///
+    /// Asks for the list of all topics rather than for this one topic: a request naming a topic
+    /// makes brokers with `auto.create.topics.enable` (and the development cluster) create it.
     /// - Throws: `KafkaError` `.brokerUnreachable` when no broker answers within `timeoutMs`.
     public func topicMetadata(_ topic: String, timeoutMs: Int) throws(KafkaError) -> TopicMetadata? {
-        guard let topicHandle = rd_kafka_topic_new(handle, topic, nil) else {
-            throw KafkaError.invalidArgument("invalid topic name '\(topic)'")
-        }
-        defer { rd_kafka_topic_destroy(topicHandle) }
         var metadata: UnsafePointer<rd_kafka_metadata>? = nil
-        let err = rd_kafka_metadata(handle, 0, topicHandle, &metadata, Int32(clamping: timeoutMs))
+        let err = rd_kafka_metadata(handle, 1, nil, &metadata, Int32(clamping: timeoutMs))
         defer { if let metadata { rd_kafka_metadata_destroy(metadata) } }
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else {
             try checkConnection(timeoutMs: 0, failure: err)

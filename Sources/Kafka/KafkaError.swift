@@ -68,7 +68,7 @@ public struct KafkaError: Error, Sendable, Hashable, CustomStringConvertible {
     }
 
     static func oneLine(_ text: String) -> String {
-        String(text.map { $0 == "\n" || $0 == "\r" ? " " : $0 })
+        String(text.map { $0.isNewline ? " " : $0 })
     }
 }
 
@@ -131,6 +131,11 @@ extension KafkaError {
         return KafkaError(
             code: code ?? mapped, message: text, librdkafkaCode: err.rawValue, librdkafkaName: name,
             isFatal: isFatal || err == RD_KAFKA_RESP_ERR__FATAL, isRetriable: retriable)
+    }
+
+    /// Maps a raw librdkafka error code (`rd_kafka_resp_err_t` value) and detail.
+    static func librdkafka(rawCode: Int32, _ detail: String) -> KafkaError {
+        .librdkafka(rd_kafka_resp_err_t(rawValue: rawCode), detail)
     }
 
     /// Maps an `rd_kafka_error_t` (and destroys it).

@@ -1,0 +1,138 @@
+import Foundation
+import Kafka
+import Testing
+
+/// Consumer-group behaviour over TCP against the development cluster: partition split,
+/// rebalance on join, commits that survive a restart.
+@Suite("Consumer groups", .serialized, .timeLimit(.minutes(2)))
+struct ConsumerGroupTests {
+    /// Collects rebalance events of one consumer (handlers run on the polling thread).
+    final class Assignments: Sendable {
+        let current = LockedBox<Set<TopicPartition>>([])
+        let revokedEvents = LockedBox<Int>(0)
+        func handle(_ event: RebalanceEvent) {
+            switch event.kind {
+            case .assigned: current.update { $0.formUnion(event.partitions) }
+            case .revoked, .lost:
+                revokedEvents.update { $0 += 1 }
+                current.update { $0.subtract(event.partitions) }
+            }
+        }
+    }
+
+    /// Polls every consumer in turn until `done` holds or `seconds` pass; returns whether it held.
+    func pollAll(_ consumers: [KafkaConsumer], seconds: Double, until done: () -> Bool) throws -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            for consumer in consumers { _ = try consumer.poll(maxMessages: 100, timeoutMs: 20) }
+            if done() { return true }
+        }
+        return done()
+    }
+
+    @Test("Two members split the partitions; a third joining rebalances them over all three")
+    func splitAndRebalance() async throws {
+        try await KafkaThread.run {
+            let cluster = try DevelopmentCluster(brokers: 1)
+            let topic = uniqueName("split")
+            try cluster.createTopic(topic, partitions: 6)
+            let group = uniqueName("g")
+            let trackers = (0..<3).map { _ in Assignments() }
+            func member(_ index: Int) throws -> KafkaConsumer {
+                let tracker = trackers[index]
+                let consumer = try KafkaConsumer(config: testConsumerConfig(cluster, group: group), rebalanceHandler: { tracker.handle($0) })
+                try consumer.subscribe(topics: [topic])
+                return consumer
+            }
+            let all = Set((0..<6).map { TopicPartition(topic: topic, partition: $0) })
+            let first = try member(0)
+            let second = try member(1)
+            let split = try pollAll([first, second], seconds: 30) {
+                let (a, b) = (trackers[0].current.value, trackers[1].current.value)
+                return a.count == 3 && b.count == 3 && a.union(b) == all
+            }
+            #expect(split, "assignments: \(trackers[0].current.value) / \(trackers[1].current.value)")
+
+            let third = try member(2)
+            let rebalanced = try pollAll([first, second, third], seconds: 30) {
+                let sets = trackers.map(\.current.value)
+                return sets.allSatisfy { $0.count == 2 } && sets[0].union(sets[1]).union(sets[2]) == all
+            }
+            #expect(rebalanced, "assignments: \(trackers.map(\.current.value))")
+            #expect(trackers[0].revokedEvents.value >= 1)
+            #expect(Set(try third.assignment()) == trackers[2].current.value)
+            for consumer in [first, second, third] { try consumer.close() }
+        }
+    }
+
+    @Test("Committed offsets survive a consumer restart; the next member resumes where it left off")
+    func committedOffsetsSurviveRestart() async throws {
+        try await KafkaThread.run {
+            let cluster = try DevelopmentCluster(brokers: 1)
+            let topic = uniqueName("resume")
+            try cluster.createTopic(topic, partitions: 1)
+            let producer = try KafkaProducer(config: testProducerConfig(cluster))
+            let reports = try produceNumbered(producer, topic: topic, range: 0..<20, partition: 0)
+            #expect(reports.count == 20 && reports.allSatisfy { $0.error == nil })
+
+            let group = uniqueName("g")
+            do {
+                let consumer = try KafkaConsumer(config: testConsumerConfig(cluster, group: group))
+                try consumer.subscribe(topics: [topic])
+                let received = try consume(consumer, count: 20)
+                #expect(received.map(\.value) == (0..<20).map { "v\($0)" })
+                // Only the first 12 are "processed": store and commit up to offset 12 (next to read).
+                try consumer.storeOffsets([TopicPartitionOffset(topic: topic, partition: 0, offset: 12)])
+                try consumer.commit()
+                let committed = try consumer.committed([TopicPartition(topic: topic, partition: 0)], timeoutMs: 5000)
+                #expect(committed[TopicPartition(topic: topic, partition: 0)] == 12)
+                try consumer.close()
+            }
+            let restarted = try KafkaConsumer(config: testConsumerConfig(cluster, group: group))
+            try restarted.subscribe(topics: [topic])
+            let resumed = try consume(restarted, count: 8)
+            #expect(resumed.first?.offset == 12)
+            #expect(resumed.map(\.value) == (12..<20).map { "v\($0)" })
+            try restarted.close()
+        }
+    }
+
+    @Test("Lag per partition equals produced minus committed, read without joining the group")
+    func lagIsProducedMinusCommitted() async throws {
+        try await KafkaThread.run {
+            let cluster = try DevelopmentCluster(brokers: 1)
+            let topic = uniqueName("lag")
+            try cluster.createTopic(topic, partitions: 3)
+            let producer = try KafkaProducer(config: testProducerConfig(cluster))
+            for partition in 0..<3 {
+                _ = try produceNumbered(producer, topic: topic, range: 0..<(10 + partition), partition: partition)
+            }
+            let group = uniqueName("g")
+            let consumer = try KafkaConsumer(config: testConsumerConfig(cluster, group: group))
+            // Explicit offsets: partition 0 processed 4, partition 1 processed 7, partition 2 nothing.
+            try consumer.commit([
+                TopicPartitionOffset(topic: topic, partition: 0, offset: 4),
+                TopicPartitionOffset(topic: topic, partition: 1, offset: 7),
+            ])
+            let admin = try KafkaAdmin(config: KafkaConfig.developmentCluster(bootstrapServers: cluster.bootstrapServers))
+            let lag = try admin.lag(group: group, topic: topic, timeoutMs: 10_000)
+            #expect(lag.map(\.partition) == [0, 1, 2])
+            #expect(lag.map(\.highWatermark) == [10, 11, 12])
+            #expect(lag.map(\.committed) == [4, 7, nil])
+            #expect(lag.map(\.lag) == [6, 4, 12])
+            #expect(try admin.topicMetadata(topic, timeoutMs: 5000)?.partitions == [0, 1, 2])
+            #expect(try admin.topicMetadata(uniqueName("absent"), timeoutMs: 5000) == nil)
+            #expect(throws: KafkaError.self) { try admin.lag(group: group, topic: uniqueName("absent"), timeoutMs: 5000) }
+        }
+    }
+}
+
+/// A value behind a lock, for handlers that run on the polling thread.
+final class LockedBox<Value: Sendable>: @unchecked Sendable {
+    // Sendable: `stored` is only accessed while holding `lock`.
+    private let lock = NSLock()
+    private var stored: Value
+    init(_ value: Value) { stored = value }
+    var value: Value { lock.withLock { stored } }
+    func update(_ body: (inout Value) -> Void) { lock.withLock { body(&stored) } }
+}

@@ -1,0 +1,67 @@
+/// A ``FeatureSpec`` compiled for the featurizer: field lookup tables, vocabularies as byte-string
+/// hash tables, and one flat operation per column. Immutable and shared by every ``Featurizer``.
+final class FeaturePlan: Sendable {
+    enum Operation: Sendable {
+        case number(field: Int)
+        case ratio(numerator: Int, denominator: Int)
+        case daysBetween(from: Int, to: Int)
+        case hourOfDay(field: Int)
+        case dayOfWeek(field: Int)
+        case versionMajor(field: Int)
+        case stringCategory(field: Int, table: Int)
+        case numberCategory(field: Int, table: Int)
+    }
+
+    let spec: FeatureSpec
+    /// Key bytes -> field index; `0..<fieldCount` are `spec.fields`, `fieldCount` is the id field.
+    let fieldTable: ByteStringTable
+    let fieldTypes: [ValueKind]
+    let fieldCount: Int
+    var idSlot: Int { fieldCount }
+    /// Which fields are parsed as timestamps / numbers once per event.
+    let timestampFields: [Int]
+    let numberFields: [Int]
+    let operations: [Operation]
+    let stringVocabularies: [ByteStringTable]
+    let numberVocabularies: [[Double: Int32]]
+
+    init(spec: FeatureSpec) {
+        self.spec = spec
+        let names = spec.fields.map(\.name)
+        fieldCount = names.count
+        fieldTable = ByteStringTable(keys: (names + [spec.idField]).map { Array($0.utf8) })
+        fieldTypes = spec.fields.map { $0.type == .number ? ValueKind.number : ValueKind.string }
+        let index = Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, $0) })
+        var timestamps: Set<Int> = [index[spec.timestampField]!]
+        var strings: [ByteStringTable] = []
+        var numbers: [[Double: Int32]] = []
+        var operations: [Operation] = []
+        for feature in spec.features {
+            switch feature.transform {
+            case .number(let f): operations.append(.number(field: index[f]!))
+            case .ratio(let a, let b): operations.append(.ratio(numerator: index[a]!, denominator: index[b]!))
+            case .daysBetween(let a, let b):
+                timestamps.formUnion([index[a]!, index[b]!])
+                operations.append(.daysBetween(from: index[a]!, to: index[b]!))
+            case .hourOfDay(let f):
+                timestamps.insert(index[f]!)
+                operations.append(.hourOfDay(field: index[f]!))
+            case .dayOfWeek(let f):
+                timestamps.insert(index[f]!)
+                operations.append(.dayOfWeek(field: index[f]!))
+            case .versionMajor(let f): operations.append(.versionMajor(field: index[f]!))
+            case .stringCategory(let f, let vocabulary):
+                operations.append(.stringCategory(field: index[f]!, table: strings.count))
+                strings.append(ByteStringTable(keys: vocabulary.map { Array($0.utf8) }))
+            case .numberCategory(let f, let vocabulary):
+                operations.append(.numberCategory(field: index[f]!, table: numbers.count))
+                numbers.append(Dictionary(uniqueKeysWithValues: vocabulary.enumerated().map { ($1, Int32($0)) }))
+            }
+        }
+        timestampFields = timestamps.sorted()
+        numberFields = spec.fields.indices.filter { spec.fields[$0].type == .number }
+        self.operations = operations
+        stringVocabularies = strings
+        numberVocabularies = numbers
+    }
+}

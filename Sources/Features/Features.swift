@@ -1,2 +1,0 @@
-/// Namespace of the `Features` library (see DESIGN.md for its job).
-public enum FeaturesLibrary {}

@@ -1,6 +1,0 @@
-import Testing
-@testable import Features
-
-@Suite struct FeaturesSmokeTests {
-    @Test func moduleLoads() { #expect(Bool(true)) }
-}

@@ -1,6 +1,0 @@
-import Testing
-@testable import LoadSimulator
-
-@Suite struct LoadSimulatorSmokeTests {
-    @Test func moduleLoads() { #expect(Bool(true)) }
-}

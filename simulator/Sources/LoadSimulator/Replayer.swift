@@ -1,0 +1,269 @@
+import Foundation
+public import Kafka
+
+/// How long a replay runs.
+public enum ReplayLimit: Sendable, Hashable {
+    /// Send this many events in total.
+    case count(Int)
+    /// Send for this many seconds.
+    case duration(Double)
+    /// Send until ``Replayer/stop()`` (or, without looping, until the events run out).
+    case unlimited
+}
+
+/// What a ``Replayer`` sends, where, and how fast.
+public struct ReplaySettings: Sendable, Hashable {
+    /// Topic the impression events go to.
+    public var topic: String
+    /// Target send rate in events per second.
+    public var rate: Double
+    /// When to stop.
+    public var limit: ReplayLimit
+    /// Replay the events again (fresh ids, dates moved on) after the last one; otherwise stop there.
+    public var loop: Bool
+    /// The producer's linger interval (ms): pacing never sends more than one interval's worth at once.
+    public var lingerMs: Int
+
+    public init(topic: String = "impressions", rate: Double = 5000, limit: ReplayLimit = .unlimited,
+                loop: Bool = false, lingerMs: Int = 5) {
+        self.topic = topic
+        self.rate = rate
+        self.limit = limit
+        self.loop = loop
+        self.lingerMs = lingerMs
+    }
+
+    /// Throws `LoadSimulatorError.badSetting` for a rate, count, duration or linger out of range.
+    public func validate() throws(LoadSimulatorError) {
+        guard rate.isFinite, rate > 0, rate <= 10_000_000 else {
+            throw .badSetting("the rate must be between 0 and 10,000,000 events/s, got \(rate)")
+        }
+        switch limit {
+        case .count(let count) where count <= 0:
+            throw .badSetting("the count must be positive, got \(count)")
+        case .duration(let seconds) where !(seconds.isFinite && seconds > 0):
+            throw .badSetting("the duration must be positive, got \(seconds) s")
+        default: break
+        }
+        guard (0...10_000).contains(lingerMs) else {
+            throw .badSetting("linger must be between 0 and 10,000 ms, got \(lingerMs)")
+        }
+        guard !topic.isEmpty else { throw .badSetting("the topic name is empty") }
+    }
+}
+
+/// Sends the events of an ``EventCatalog`` to Kafka at a precise rate, recording each send in a
+/// ``LoadLedger``.
+///
+/// Events are keyed by their id and stamped with the time they are sent (the Kafka message timestamp),
+/// which the scorer copies into its prediction as `event_ts`. Pacing follows an absolute schedule
+/// (see ``progress`` for how far behind it is); when the producer or the machine cannot keep up, the
+/// replayer sends at most one linger interval's worth per wake-up to catch up, and reports the shortfall.
+///
+/// - Important: `start()` runs the send loop on a thread of its own (produce calls block when the
+///   local queue is full); `stop()` and `wait()` may be called from anywhere.
+public final class Replayer: Sendable {
+    /// The ledger every send is recorded in (give the same one to a ``PredictionMeasurer``).
+    public let ledger: LoadLedger
+    private let producer: KafkaProducer
+    private let settings: ReplaySettings
+    private let control: Locked<Control>
+
+    struct Control {
+        var requestedRate: Double
+        var stopRequested = false
+        var started = false
+        var progress = ReplayProgress()
+        var waiters: [CheckedContinuation<Void, Never>] = []
+    }
+
+    /// Creates a replayer with its own producer.
+    ///
+    /// - Parameters:
+    ///   - ledger: where sends are recorded; its catalog is what gets sent.
+    ///   - kafka: connection settings; the linger interval of `settings` is applied to it.
+    /// - Throws: `LoadSimulatorError` for bad settings or when the producer cannot be created.
+    public init(ledger: LoadLedger, kafka: KafkaConfig, settings: ReplaySettings) throws(LoadSimulatorError) {
+        try settings.validate()
+        var config = kafka
+        config.lingerMs = settings.lingerMs
+        do {
+            producer = try KafkaProducer(config: config)
+        } catch {
+            throw .kafka("cannot create the producer: \(error)")
+        }
+        self.ledger = ledger
+        self.settings = settings
+        self.control = Locked(Control(requestedRate: settings.rate))
+        control.withLock { $0.progress.targetRate = settings.rate }
+    }
+
+    /// Starts sending on a new thread. Calling it again does nothing.
+    public func start() {
+        let first = control.withLock { control in
+            defer { control.started = true }
+            return !control.started
+        }
+        guard first else { return }
+        let thread = Thread { [self] in sendLoop() }
+        thread.name = "replayer"
+        thread.qualityOfService = .userInteractive
+        thread.start()
+    }
+
+    /// Asks the send loop to stop after the current wake-up; it then waits for outstanding deliveries.
+    public func stop() {
+        control.withLock { $0.stopRequested = true }
+    }
+
+    /// Changes the target rate from now on (used by ramps).
+    public func setRate(_ rate: Double) {
+        guard rate.isFinite, rate > 0 else { return }
+        control.withLock {
+            $0.requestedRate = rate
+            $0.progress.targetRate = rate
+        }
+    }
+
+    /// Where the replay stands; cheap.
+    public var progress: ReplayProgress { control.withLock { $0.progress } }
+
+    /// Returns once the send loop has finished and outstanding deliveries were waited for.
+    public func wait() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let done = control.withLock { control in
+                if control.progress.finished { return true }
+                control.waiters.append(continuation)
+                return false
+            }
+            if done { continuation.resume() }
+        }
+    }
+
+    // MARK: - Send loop
+
+    private func sendLoop() {
+        let catalog = ledger.catalog
+        let total: Int? = {
+            switch settings.limit {
+            case .count(let count): return settings.loop ? count : min(count, catalog.count)
+            case .duration, .unlimited: return settings.loop ? nil : catalog.count
+            }
+        }()
+        let start = monotonicNanoseconds()
+        let end: UInt64? = {
+            if case .duration(let seconds) = settings.limit { return start + UInt64(seconds * 1e9) }
+            return nil
+        }()
+        var rate = settings.rate
+        var pacer = Pacer(rate: rate, startingAt: start)
+        var burst = Pacer.burstLimit(rate: rate, lingerMs: settings.lingerMs)
+        // Wake-ups are at most 1 ms apart (and at most half a linger interval) while events are due.
+        let tick = UInt64(min(1_000_000, max(100_000, settings.lingerMs * 500_000)))
+        var sent = 0
+        var value: [UInt8] = []
+        var key: [UInt8] = []
+        value.reserveCapacity(4096)
+        key.reserveCapacity(64)
+        var maxBacklog = 0
+        var reason = ReplayProgress.FinishReason.stopped
+
+        while true {
+            let (requestedRate, stopRequested) = control.withLock { ($0.requestedRate, $0.stopRequested) }
+            let now = monotonicNanoseconds()
+            if stopRequested { reason = .stopped; break }
+            if let total, sent >= total { reason = total == catalog.count && !settings.loop ? .eventsExhausted : .countReached; break }
+            if requestedRate != rate, end.map({ now < $0 }) ?? true {
+                pacer.changeRate(to: requestedRate, at: now)
+                rate = requestedRate
+                burst = Pacer.burstLimit(rate: rate, lingerMs: settings.lingerMs)
+            }
+            var due = pacer.dueCount(at: now)
+            if let total { due = min(due, total) }
+            if let end, now >= end {
+                // Events due before the end are still sent; then the duration is over.
+                due = min(due, pacer.dueCount(at: end - 1))
+                if sent >= due { reason = .durationReached; break }
+            }
+            let backlog = due - sent
+            maxBacklog = max(maxBacklog, backlog)
+            let batch = min(backlog, burst)
+            for _ in 0..<batch {
+                let sequence = sent
+                catalog.render(index: sequence % catalog.count, pass: sequence / catalog.count, value: &value, key: &key)
+                let sendTime = monotonicNanoseconds()
+                ledger.recordSend(sequence: sequence, at: sendTime)
+                do {
+                    try producer.produce(
+                        topic: settings.topic, key: key.isEmpty ? nil : key, value: value,
+                        timestampMs: wallClockMilliseconds(), opaque: UInt64(sequence))
+                } catch {
+                    ledger.recordDeliveryFailure(sequence: sequence, error: "\(error)")
+                }
+                sent += 1
+            }
+            handleDeliveries(timeoutMs: 0)
+            control.withLock {
+                $0.progress.sent = sent
+                $0.progress.backlog = backlog - batch
+                $0.progress.maxBacklog = maxBacklog
+            }
+            let nextDue = pacer.dueTime(ofEvent: sent)
+            let wake = backlog - batch > 0 ? monotonicNanoseconds() + tick : max(nextDue, now + tick)
+            sleepUntil(monotonicNanoseconds: end.map { min($0, wake) } ?? wake)
+        }
+        let sendingSeconds = Double(monotonicNanoseconds() - start) / 1e9
+
+        // Wait for what is still in the producer's queue, at most 30 s.
+        let flushDeadline = monotonicNanoseconds() + 30_000_000_000
+        while producer.outstandingCount > 0, monotonicNanoseconds() < flushDeadline {
+            handleDeliveries(timeoutMs: 100)
+        }
+        handleDeliveries(timeoutMs: 0)
+        let undelivered = producer.outstandingCount
+        let waiters = control.withLock { control in
+            control.progress.sent = sent
+            control.progress.backlog = 0
+            control.progress.finished = true
+            control.progress.finishReason = reason
+            control.progress.undelivered = undelivered
+            control.progress.elapsedSeconds = sendingSeconds
+            defer { control.waiters = [] }
+            return control.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    private func handleDeliveries(timeoutMs: Int) {
+        for report in producer.pollDeliveries(max: 10_000, timeoutMs: timeoutMs) {
+            if let error = report.error {
+                ledger.recordDeliveryFailure(sequence: Int(report.opaque), error: "\(error)")
+            }
+        }
+    }
+}
+
+/// How far a replay has got.
+public struct ReplayProgress: Sendable, Hashable {
+    /// Why the send loop ended.
+    public enum FinishReason: String, Sendable, Hashable, Codable {
+        case stopped, durationReached = "duration", countReached = "count", eventsExhausted = "events_exhausted"
+    }
+
+    /// The rate currently aimed at (events/s).
+    public var targetRate = 0.0
+    /// Events handed to the producer so far.
+    public var sent = 0
+    /// Events due by the schedule but not sent yet (0 when keeping up).
+    public var backlog = 0
+    /// The largest backlog seen.
+    public var maxBacklog = 0
+    /// Whether the send loop has ended (and waited for deliveries).
+    public var finished = false
+    public var finishReason: FinishReason?
+    /// Messages still undelivered when the replay gave up waiting for them.
+    public var undelivered = 0
+    /// Seconds from the first send to the end of the send loop, not counting the wait for the last
+    /// deliveries (set when finished).
+    public var elapsedSeconds = 0.0
+}

@@ -1,0 +1,348 @@
+#!/usr/bin/env python3
+"""`scorer run` vs the Python baseline, side by side on one development cluster (run through
+benchmarks/service_vs_python.sh, which builds the release binaries first).
+
+Three measurements, same broker, same model bundle, same events, for both services:
+
+1. Throughput: a backlog of --backlog events (default 500,000) is produced once to a topic of
+   --partitions partitions (the mock broker keeps ~5 MB per partition, so the backlog is spread thin
+   enough that nothing is dropped; the low watermarks are checked). Each round starts each service in
+   a fresh consumer group and samples the group's committed offsets and the process's CPU time every
+   100 ms until everything is committed. Sustained rate = events committed between 10% and 90% of the
+   backlog / time between those two moments (start-up and the last commit excluded); CPU-seconds per
+   million events over the same window. Rounds alternate which service goes first; medians reported.
+2. Latency: the simulator (`simulator --measure`) sends at --rate events/s for --latency-seconds to a
+   fresh topic set per round while the service under test scores them; end-to-end latency is send to
+   prediction read back (p50/p99/max) and missing counts ids without any answer. Each service is
+   warmed up (a few hundred events scored) before the simulator starts. Rounds alternate.
+3. Memory: the service's resident set size (VmRSS) sampled every second during the latency run;
+   steady state = median of the samples after the first 10 s, and the maximum.
+
+Prints a table with the ratios and, with --json FILE, writes every figure.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from confluent_kafka import Consumer, TopicPartition
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+# MARK: - process figures from /proc
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime, all threads
+
+
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+# MARK: - Kafka figures
+
+class GroupProgress:
+    """Committed offsets of a group (without joining it) and the topic's watermarks."""
+
+    def __init__(self, brokers: str, group: str, topic: str, partitions: int):
+        self.consumer = Consumer({"bootstrap.servers": brokers, "group.id": group,
+                                  "enable.auto.commit": False})
+        self.partitions = [TopicPartition(topic, p) for p in range(partitions)]
+
+    def committed(self) -> int:
+        parts = self.consumer.committed(self.partitions, timeout=10)
+        return sum(max(tp.offset, 0) for tp in parts)
+
+    def close(self):
+        self.consumer.close()
+
+
+def watermarks(brokers: str, topic: str, partitions: int) -> tuple[int, int]:
+    c = Consumer({"bootstrap.servers": brokers, "group.id": "bench-watermarks"})
+    low = high = 0
+    for p in range(partitions):
+        lo, hi = c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+        low += lo
+        high += hi
+    c.close()
+    return low, high
+
+
+# MARK: - the services under test
+
+class Service:
+    def __init__(self, name: str, argv: list[str], log_path: str):
+        self.name = name
+        self.argv = argv
+        self.log_path = log_path
+        self.proc = None
+
+    def start(self):
+        self.log_file = open(self.log_path, "ab")
+        self.log_file.write(f"\n$ {' '.join(self.argv)}\n".encode())
+        self.log_file.flush()
+        self.proc = subprocess.Popen(self.argv, stdout=self.log_file, stderr=subprocess.STDOUT, cwd=REPO)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def check_alive(self):
+        if self.proc.poll() is not None:
+            raise SystemExit(f"error: {self.name} exited with status {self.proc.returncode}; see {self.log_path}")
+
+    def stop(self, timeout=60):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log_file.close()
+
+
+def service_argv(side: str, args, brokers_file: str, group: str, topics: tuple[str, str, str]) -> list[str]:
+    inp, out, dlq = topics
+    if side == "swift":
+        return [args.scorer, "run", "--brokers", f"@{brokers_file}", "--group", group, "--model", args.model,
+                "--input-topic", inp, "--output-topic", out, "--dlq-topic", dlq, "--log-level", "warning"]
+    return [sys.executable, "-u", os.path.join(REPO, "benchmarks", "python_baseline.py"),
+            "--brokers", f"@{brokers_file}", "--group", group, "--model", args.model,
+            "--input-topic", inp, "--output-topic", out, "--dlq-topic", dlq]
+
+
+# MARK: - measurements
+
+def throughput_round(side, args, brokers, brokers_file, round_no, logdir):
+    group = f"bench-{side}-{round_no}"
+    svc = Service(side, service_argv(side, args, brokers_file, group, ("backlog", "backlog.out", "backlog.dlq")),
+                  os.path.join(logdir, f"{side}.log"))
+    progress = GroupProgress(brokers, group, "backlog", args.partitions)
+    total = args.backlog
+    svc.start()
+    started = time.monotonic()
+    samples = []  # (monotonic, committed, cpu)
+    try:
+        while True:
+            svc.check_alive()
+            done = progress.committed()
+            samples.append((time.monotonic(), done, cpu_seconds(svc.pid)))
+            if done >= total:
+                break
+            if time.monotonic() - started > args.round_timeout:
+                raise SystemExit(f"error: {side} did not drain the backlog in {args.round_timeout} s "
+                                 f"({done} of {total} committed); see {svc.log_path}")
+            time.sleep(0.1)
+    finally:
+        svc.stop()
+        progress.close()
+
+    def first_at(fraction):
+        return next(s for s in samples if s[1] >= fraction * total)
+
+    a, b = first_at(0.1), first_at(0.9)
+    events = b[1] - a[1]
+    seconds = b[0] - a[0]
+    cpu = b[2] - a[2]
+    result = {"rate": events / seconds if seconds > 0 else float("inf"),
+              "cpu_s_per_million": cpu / events * 1e6,
+              "wall_s": samples[-1][0] - started, "window_events": events, "window_s": seconds}
+    log(f"throughput {side} round {round_no}: {result['rate']:,.0f} events/s, "
+        f"{result['cpu_s_per_million']:.1f} CPU-s per million, {result['wall_s']:.1f} s from start to fully committed")
+    return result
+
+
+def latency_round(side, args, brokers, brokers_file, round_no, logdir):
+    prefix = f"lat{round_no}-{side}"
+    topics = (f"{prefix}.in", f"{prefix}.out", f"{prefix}.dlq")
+    group = f"bench-lat-{side}-{round_no}"
+    svc = Service(side, service_argv(side, args, brokers_file, group, topics), os.path.join(logdir, f"{side}.log"))
+    progress = GroupProgress(brokers, group, topics[0], args.partitions)
+    svc.start()
+    rss = []
+    try:
+        # Warm-up: the service has joined its group and scored these before the clock starts.
+        warm = 200
+        subprocess.run([sys.executable, os.path.join(HERE, "produce_events.py"), "--brokers", f"@{brokers_file}",
+                        "--topic", topics[0], "--count", str(warm), "--id-suffix=-warmup", "--model", args.model],
+                       check=True, cwd=REPO)
+        deadline = time.monotonic() + args.round_timeout
+        while progress.committed() < warm:
+            svc.check_alive()
+            if time.monotonic() > deadline:
+                raise SystemExit(f"error: {side} did not score the warm-up events; see {svc.log_path}")
+            time.sleep(0.2)
+        sim_argv = [args.simulator, "--brokers", f"@{brokers_file}", "--topic", topics[0],
+                    "--predictions-topic", topics[1], "--dead-letter-topic", topics[2],
+                    "--rate", str(args.rate), "--duration", f"{args.latency_seconds}s", "--loop",
+                    "--measure", "--json", "--drain", "5s"]
+        sim_out = os.path.join(logdir, f"simulator-{prefix}.ndjson")
+        with open(sim_out, "w") as out, open(os.path.join(logdir, "simulator.log"), "ab") as err:
+            sim = subprocess.Popen(sim_argv, stdout=out, stderr=err, cwd=REPO)
+            t0 = time.monotonic()
+            while sim.poll() is None:
+                svc.check_alive()
+                if time.monotonic() - t0 >= 10 and time.monotonic() - t0 <= args.latency_seconds:
+                    rss.append(rss_mb(svc.pid))
+                time.sleep(1.0)
+    finally:
+        svc.stop()
+        progress.close()
+    summary = None
+    with open(sim_out) as f:
+        for line in f:
+            line = line.strip()
+            if line.startswith("{"):
+                obj = json.loads(line)
+                if obj.get("type") == "summary":
+                    summary = obj
+    if summary is None:
+        raise SystemExit(f"error: the simulator wrote no summary; see {sim_out}")
+    lat = summary["latency_ms"]
+    counts = summary["counts"]
+    result = {"p50_ms": lat["p50_ms"], "p99_ms": lat["p99_ms"], "max_ms": lat["max_ms"],
+              "sent": counts["sent"], "predicted": counts["predicted"], "missing": summary.get("missing"),
+              "duplicates": counts.get("duplicates"), "achieved_rate": summary.get("achieved_rate"),
+              "kept_up": summary.get("kept_up"),
+              "rss_mb_median": statistics.median(rss) if rss else float("nan"),
+              "rss_mb_max": max(rss) if rss else float("nan")}
+    log(f"latency {side} round {round_no}: p50 {result['p50_ms']:.2f} ms, p99 {result['p99_ms']:.2f} ms, "
+        f"max {result['max_ms']:.1f} ms, missing {result['missing']}, RSS {result['rss_mb_median']:.0f} MB")
+    return result
+
+
+# MARK: - main
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    bin_dir = os.path.join(REPO, ".build", "release")
+    p.add_argument("--scorer", default=os.path.join(bin_dir, "scorer"))
+    p.add_argument("--simulator", default=os.path.join(bin_dir, "simulator"))
+    p.add_argument("--model", default=os.path.join(REPO, "models", "install-v1"))
+    p.add_argument("--backlog", type=int, default=500_000, help="events to drain per throughput round")
+    p.add_argument("--partitions", type=int, default=64, help="partitions of every topic")
+    p.add_argument("--repeats", type=int, default=3, help="throughput rounds per service")
+    p.add_argument("--rate", type=int, default=5000, help="simulator rate for the latency run")
+    p.add_argument("--latency-seconds", type=int, default=60)
+    p.add_argument("--latency-repeats", type=int, default=1, help="latency rounds per service")
+    p.add_argument("--round-timeout", type=float, default=600)
+    p.add_argument("--skip", choices=["throughput", "latency"], action="append", default=[])
+    p.add_argument("--json", help="write every figure to this file")
+    args = p.parse_args()
+    for exe in (args.scorer, args.simulator):
+        if not os.access(exe, os.X_OK):
+            raise SystemExit(f"error: {exe} is not built (run benchmarks/service_vs_python.sh)")
+
+    logdir = tempfile.mkdtemp(prefix="service-vs-python-")
+    brokers_file = os.path.join(logdir, "bootstrap")
+    topics = ["backlog", "backlog.out", "backlog.dlq"]
+    for r in range(1, args.latency_repeats + 1):
+        for side in ("swift", "python"):
+            topics += [f"lat{r}-{side}.in", f"lat{r}-{side}.out", f"lat{r}-{side}.dlq"]
+    broker_argv = [args.scorer, "broker", "--partitions", str(args.partitions), "--bootstrap-file", brokers_file]
+    for t in topics:
+        broker_argv += ["--topic", t]
+    broker_log = open(os.path.join(logdir, "broker.log"), "wb")
+    broker = subprocess.Popen(broker_argv, stdout=broker_log, stderr=subprocess.STDOUT, cwd=REPO)
+    log(f"logs in {logdir}")
+    results = {"backlog": args.backlog, "partitions": args.partitions, "rate": args.rate,
+               "latency_seconds": args.latency_seconds, "throughput": {"swift": [], "python": []},
+               "latency": {"swift": [], "python": []}}
+    try:
+        for _ in range(200):
+            if os.path.exists(brokers_file) and os.path.getsize(brokers_file) > 0:
+                break
+            if broker.poll() is not None:
+                raise SystemExit(f"error: scorer broker exited; see {logdir}/broker.log")
+            time.sleep(0.1)
+        with open(brokers_file) as f:
+            brokers = next(l.strip() for l in f if l.strip() and not l.startswith("#"))
+
+        if "throughput" not in args.skip:
+            log(f"producing a backlog of {args.backlog:,} events over {args.partitions} partitions")
+            subprocess.run([sys.executable, os.path.join(HERE, "produce_events.py"), "--brokers", f"@{brokers_file}",
+                            "--topic", "backlog", "--count", str(args.backlog), "--model", args.model],
+                           check=True, cwd=REPO)
+            low, high = watermarks(brokers, "backlog", args.partitions)
+            if low != 0 or high != args.backlog:
+                raise SystemExit(f"error: the broker holds offsets {low}..{high}, not 0..{args.backlog}: "
+                                 f"use more --partitions (the mock broker keeps ~5 MB per partition)")
+            for r in range(1, args.repeats + 1):
+                order = ("python", "swift") if r % 2 else ("swift", "python")
+                for side in order:
+                    results["throughput"][side].append(throughput_round(side, args, brokers, brokers_file, r, logdir))
+
+        if "latency" not in args.skip:
+            for r in range(1, args.latency_repeats + 1):
+                order = ("python", "swift") if r % 2 else ("swift", "python")
+                for side in order:
+                    results["latency"][side].append(latency_round(side, args, brokers, brokers_file, r, logdir))
+    finally:
+        broker.send_signal(signal.SIGINT)
+        try:
+            broker.wait(20)
+        except subprocess.TimeoutExpired:
+            broker.kill()
+
+    report(results)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+
+
+def median(rounds, key):
+    values = [r[key] for r in rounds if r.get(key) is not None]
+    return statistics.median(values) if values else float("nan")
+
+
+def report(results):
+    print()
+    print(f"Service vs Python baseline: one development cluster, {results['partitions']} partitions per topic")
+    t = results["throughput"]
+    if t["swift"] and t["python"]:
+        sr, pr = median(t["swift"], "rate"), median(t["python"], "rate")
+        sc, pc = median(t["swift"], "cpu_s_per_million"), median(t["python"], "cpu_s_per_million")
+        print(f"Throughput, draining {results['backlog']:,} events (median of {len(t['swift'])} interleaved rounds):")
+        print(f"  {'':22}{'scorer run':>14}{'python':>14}{'ratio':>10}")
+        print(f"  {'events/s':22}{sr:>14,.0f}{pr:>14,.0f}{sr / pr:>9.1f}x")
+        print(f"  {'CPU-s per million':22}{sc:>14.1f}{pc:>14.1f}{pc / sc:>9.1f}x less")
+        print(f"  rounds: scorer " + ", ".join(f"{r['rate']:,.0f}" for r in t["swift"])
+              + "; python " + ", ".join(f"{r['rate']:,.0f}" for r in t["python"]))
+    lat = results["latency"]
+    if lat["swift"] and lat["python"]:
+        print(f"End-to-end latency at {results['rate']:,}/s for {results['latency_seconds']} s "
+              f"(median of {len(lat['swift'])} round(s) each):")
+        print(f"  {'':22}{'scorer run':>14}{'python':>14}{'ratio':>10}")
+        for key, label in (("p50_ms", "p50 ms"), ("p99_ms", "p99 ms"), ("max_ms", "max ms")):
+            s, q = median(lat["swift"], key), median(lat["python"], key)
+            print(f"  {label:22}{s:>14.2f}{q:>14.2f}{q / s:>9.1f}x lower")
+        for key, label in (("missing", "missing"), ("duplicates", "duplicates"), ("sent", "sent")):
+            print(f"  {label:22}{median(lat['swift'], key):>14,.0f}{median(lat['python'], key):>14,.0f}")
+        s, q = median(lat["swift"], "rss_mb_median"), median(lat["python"], "rss_mb_median")
+        print(f"  {'RSS MB (steady)':22}{s:>14.0f}{q:>14.0f}{q / s:>9.1f}x less")
+        print(f"  {'RSS MB (max)':22}{median(lat['swift'], 'rss_mb_max'):>14.0f}{median(lat['python'], 'rss_mb_max'):>14.0f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# `scorer run` vs the Python baseline (benchmarks/python_baseline.py) on one development cluster:
+# throughput draining a 500k-event backlog, end-to-end latency at 5,000 events/s for 60 s, and
+# resident memory, side by side in one run, interleaved, medians and ratios printed.
+#
+#   bash benchmarks/service_vs_python.sh                     # the full run (about 6-8 minutes)
+#   bash benchmarks/service_vs_python.sh --backlog 100000 --repeats 1 --latency-seconds 20   # quick look
+#
+# Every option is passed to benchmarks/service/compare.py (see its --help).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+swift build -c release --product scorer >&2
+swift build -c release --product simulator >&2
+bin="$(swift build -c release --show-bin-path)"
+exec python3 benchmarks/service/compare.py --scorer "$bin/scorer" --simulator "$bin/simulator" "$@"

@@ -12,15 +12,15 @@
 # Rounds interleave the two sides (alternating which goes first); the script prints the median
 # of each and the ratio kcat time / our time (> 1.0 means our wrapper is faster).
 #
-# Usage: benchmarks/kafka_throughput.sh            (env: COUNT=100000 ROUNDS=5 SIZE=150 PARTITIONS=8
+# Usage: benchmarks/kafka_throughput.sh            (env: COUNT=300000 ROUNDS=5 SIZE=150 PARTITIONS=16
 #                                                        SCORER=path/to/release/scorer)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-COUNT=${COUNT:-100000}
+COUNT=${COUNT:-300000}
 ROUNDS=${ROUNDS:-5}
 SIZE=${SIZE:-150}
-PARTITIONS=${PARTITIONS:-8}
+PARTITIONS=${PARTITIONS:-16}
 command -v kcat >/dev/null || { echo "kcat not found: apt-get install kcat" >&2; exit 1; }
 if [[ -z "${SCORER:-}" ]]; then
     swift build -c release --product scorer >&2
@@ -65,7 +65,7 @@ timed() {
     echo "scale=4; ($end - $start) / 1000000000" | bc
 }
 
-echo "Kafka wrapper vs kcat: $COUNT messages of $SIZE bytes, $PARTITIONS partitions, $ROUNDS rounds, librdkafka $(kcat -V 2>&1 | grep -o 'librdkafka version [^ ]*' | head -1 | cut -d' ' -f3)" >&2
+echo "Kafka wrapper vs kcat: $COUNT messages of $SIZE bytes, $PARTITIONS partitions, $ROUNDS rounds, $(kcat -V 2>&1 | grep -o 'librdkafka [0-9.]*' | head -1)" >&2
 : > "$WORK/times"
 for round in $(seq "$ROUNDS"); do
     for what in produce consume passthrough; do

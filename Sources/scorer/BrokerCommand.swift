@@ -217,7 +217,6 @@ struct BrokerBenchCommand: AsyncParsableCommand {
         while received < count {
             try consumer.poll(into: &batch, maxMessages: min(10_000, count - received), timeoutMs: 100)
             idle = batch.isEmpty ? idle + 1 : 0
-            if ProcessInfo.processInfo.environment["BENCH_DEBUG"] != nil { printError("\(DispatchTime.now().uptimeNanoseconds / 1_000_000) batch \(batch.count)") }
             if idle > 100 { throw ValidationError("only \(received) of \(count) messages arrived within 10 s of silence") }
             for message in batch {
                 if let (producer, output) = forward {

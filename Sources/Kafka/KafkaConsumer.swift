@@ -216,15 +216,13 @@ public final class KafkaConsumer: @unchecked Sendable {
             if count < 0 {
                 throw fatalError() ?? KafkaError.librdkafka(rd_kafka_last_error())
             }
-            for index in 0..<count {
-                guard let message = messagePointers[index] else { continue }
-                defer { rd_kafka_message_destroy(message) }
-                if message.pointee.err == RD_KAFKA_RESP_ERR_NO_ERROR {
-                    batch.append(message, topicCache: &topicCache)
-                } else if message.pointee.err != RD_KAFKA_RESP_ERR__PARTITION_EOF {
-                    context.report(messageError(message))
-                }
-                messagePointers[index] = nil
+            var failed: [UnsafeMutablePointer<rd_kafka_message_t>] = []
+            messagePointers.withUnsafeMutableBufferPointer { pointers in
+                batch.fill(from: UnsafeMutableBufferPointer(rebasing: pointers[0..<count]), topicCache: &topicCache) { failed.append($0) }
+            }
+            for message in failed {
+                if message.pointee.err != RD_KAFKA_RESP_ERR__PARTITION_EOF { context.report(messageError(message)) }
+                rd_kafka_message_destroy(message)
             }
         }
         if batch.isEmpty, let fatal = fatalError() { throw fatal }

@@ -203,12 +203,8 @@ struct BrokerBenchCommand: AsyncParsableCommand {
     static func consume(config: KafkaConfig, topic: String, count: Int, forward: (KafkaProducer, String)?) throws -> Int {
         var config = config
         config.groupID = nil
-        let admin = try KafkaAdmin(config: config)
-        guard let metadata = try admin.topicMetadata(topic, timeoutMs: 10_000) else {
-            throw ValidationError("topic '\(topic)' does not exist")
-        }
         let consumer = try KafkaConsumer(config: config)
-        try consumer.assign(metadata.partitions.map { TopicPartitionOffset(topic: topic, partition: $0, offset: TopicPartitionOffset.beginning) })
+        try consumer.assignAll(topics: [topic], offset: TopicPartitionOffset.beginning)
         var batch = KafkaMessageBatch()
         var received = 0
         var delivered = 0

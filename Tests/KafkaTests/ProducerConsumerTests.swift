@@ -107,6 +107,11 @@ struct ProducerConsumerTests {
             #expect(quick.count == 1)
             #expect(Date().timeIntervalSince(quickStart) < 5)
             #expect(window.nextOffsets.allSatisfy { $0.offset <= 8 })
+
+            // assignAll reads every partition of a topic without a group.
+            let all = try KafkaConsumer(config: KafkaConfig.developmentCluster(bootstrapServers: cluster.bootstrapServers))
+            #expect(try all.assignAll(topics: [topic], offset: TopicPartitionOffset.beginning) == [TopicPartition(topic: topic, partition: 0)])
+            #expect(try consume(all, count: 9).map(\.offset) == (0..<9).map { Int64($0) })
         }
     }
 

@@ -107,6 +107,36 @@ struct ProducerConsumerTests {
             #expect(quick.count == 1)
             #expect(Date().timeIntervalSince(quickStart) < 5)
             #expect(window.nextOffsets.allSatisfy { $0.offset <= 8 })
+
+            // assignAll reads every partition of a topic without a group.
+            let all = try KafkaConsumer(config: KafkaConfig.developmentCluster(bootstrapServers: cluster.bootstrapServers))
+            #expect(try all.assignAll(topics: [topic], offset: TopicPartitionOffset.beginning) == [TopicPartition(topic: topic, partition: 0)])
+            #expect(try consume(all, count: 9).map(\.offset) == (0..<9).map { Int64($0) })
+        }
+    }
+
+    @Test("Messages kept from a batch stay intact when the batch is refilled by the next poll")
+    func batchReuseKeepsEarlierMessages() async throws {
+        try await KafkaThread.run {
+            let cluster = try DevelopmentCluster(brokers: 1)
+            let topic = uniqueName("reuse")
+            try cluster.createTopic(topic, partitions: 1)
+            let producer = try KafkaProducer(config: testProducerConfig(cluster))
+            _ = try produceNumbered(producer, topic: topic, range: 0..<1, partition: 0)
+            let consumer = try KafkaConsumer(config: KafkaConfig.developmentCluster(bootstrapServers: cluster.bootstrapServers))
+            try consumer.assign([TopicPartitionOffset(topic: topic, partition: 0, offset: TopicPartitionOffset.beginning)])
+            var batch = KafkaMessageBatch()
+            let deadline = Date().addingTimeInterval(15)
+            while batch.isEmpty, Date() < deadline { try consumer.poll(into: &batch, maxMessages: 10, timeoutMs: 100) }
+            let kept = try #require(batch.first)
+            let keptBatch = batch
+
+            _ = try produceNumbered(producer, topic: topic, range: 1..<2, partition: 0)
+            repeat { try consumer.poll(into: &batch, maxMessages: 10, timeoutMs: 100) } while batch.isEmpty && Date() < deadline
+            #expect(batch.first.map { String(decoding: $0.value ?? [], as: UTF8.self) } == "v1")
+            #expect(kept.value.map { String(decoding: $0, as: UTF8.self) } == "v0")
+            #expect(kept.key.map { String(decoding: $0, as: UTF8.self) } == "k0")
+            #expect(keptBatch.count == 1 && keptBatch[0].offset == 0)
         }
     }
 }

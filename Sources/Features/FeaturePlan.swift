@@ -23,7 +23,9 @@ final class FeaturePlan: Sendable {
     let numberFields: [Int]
     let operations: [Operation]
     let stringVocabularies: [ByteStringTable]
-    let numberVocabularies: [[Double: Int32]]
+    /// Number vocabularies keyed by the 8 bytes of the value (zero normalised to +0.0): a lookup
+    /// hashes one word instead of running SipHash through `Dictionary<Double, _>`.
+    let numberVocabularies: [ByteStringTable]
 
     init(spec: FeatureSpec) {
         self.spec = spec
@@ -34,7 +36,7 @@ final class FeaturePlan: Sendable {
         let index = Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, $0) })
         var timestamps: Set<Int> = [index[spec.timestampField]!]
         var strings: [ByteStringTable] = []
-        var numbers: [[Double: Int32]] = []
+        var numbers: [ByteStringTable] = []
         var operations: [Operation] = []
         for feature in spec.features {
             switch feature.transform {
@@ -55,7 +57,7 @@ final class FeaturePlan: Sendable {
                 strings.append(ByteStringTable(keys: vocabulary.map { Array($0.utf8) }))
             case .numberCategory(let f, let vocabulary):
                 operations.append(.numberCategory(field: index[f]!, table: numbers.count))
-                numbers.append(Dictionary(uniqueKeysWithValues: vocabulary.enumerated().map { ($1, Int32($0)) }))
+                numbers.append(ByteStringTable(keys: vocabulary.map(numberKey)))
             }
         }
         timestampFields = timestamps.sorted()
@@ -64,4 +66,10 @@ final class FeaturePlan: Sendable {
         stringVocabularies = strings
         numberVocabularies = numbers
     }
+}
+
+/// The lookup key of a number category value: its bit pattern, with -0.0 folded into +0.0 (Python's
+/// dict treats them as the same key).
+func numberKey(_ value: Double) -> [UInt8] {
+    withUnsafeBytes(of: (value == 0 ? 0.0 : value).bitPattern.littleEndian) { Array($0) }
 }

@@ -220,7 +220,10 @@ public final class Featurizer {
                 let value = numbers[f]
                 if !value.isNaN {
                     let vocabulary = plan.numberVocabularies[table]
-                    x = Double(vocabulary[value].map(Int.init) ?? vocabulary.count)
+                    var bits = (value == 0 ? 0.0 : value).bitPattern.littleEndian
+                    x = withUnsafeBytes(of: &bits) { key in
+                        Double(vocabulary.lookup(key.baseAddress!.assumingMemoryBound(to: UInt8.self), 8) ?? vocabulary.count)
+                    }
                 }
             }
             let value = Float(x)

@@ -49,6 +49,23 @@ struct ScoringServiceTests {
             if output.printedP != offline.printedP(event) { mismatches += 1 }
         }
         #expect(mismatches == 0, "p differs from offline scoring for \(mismatches) events")
+
+        // And the same as `scorer score --events` prints for those events.
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("score-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let input = directory.appendingPathComponent("events.jsonl")
+        let printed = directory.appendingPathComponent("predictions.jsonl")
+        try TestEvents.writeJSONLines(events, to: input)
+        let score = try ScorerProcess(
+            ["score", "--events", input.path, "--model", Self.bundlePath, "--output", printed.path], name: "score", directory: directory)
+        #expect(await score.waitForExit(timeout: .seconds(60)) == 0, "\(score.log)")
+        var offlineP: [String: String] = [:]
+        for line in try String(contentsOf: printed, encoding: .utf8).split(separator: "\n") {
+            let output = Output(topic: TestCluster.output, key: nil, value: Array(line.utf8), headers: [:])
+            if let id = output.json["id"] as? String { offlineP[id] = output.printedP }
+        }
+        #expect(offlineP.count == events.count)
+        #expect(outputs.filter { offlineP[$0.key ?? ""] != $0.printedP }.isEmpty, "p differs from 'scorer score --events'")
     }
 
     @Test func malformedEventsGoToDeadLettersWithTheirReasonAndTheStreamKeepsFlowing() async throws {

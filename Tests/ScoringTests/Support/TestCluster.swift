@@ -118,6 +118,13 @@ struct Output: Sendable {
     let value: [UInt8]
     let headers: [String: String]
 
+    init(topic: String, key: String?, value: [UInt8], headers: [String: String]) {
+        self.topic = topic
+        self.key = key
+        self.value = value
+        self.headers = headers
+    }
+
     init(_ message: KafkaMessage) {
         topic = message.topic
         key = message.key.map { String(decoding: $0, as: UTF8.self) }

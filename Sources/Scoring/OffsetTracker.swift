@@ -199,6 +199,29 @@ final class OffsetTracker: Sendable {
         }
     }
 
+    /// The ledger of `partition` (opened if the partition is not tracked yet), for ``track(ledger:offset:timestampMs:kind:)``.
+    func ledger(for partition: SourcePartition) -> UInt32 {
+        state.withLock { state in
+            state.ledgerOfPartition[partition] ?? Self.openLedger(for: partition, in: &state)
+        }
+    }
+
+    /// Like ``track(_:offset:timestampMs:kind:)`` for a ledger looked up once per run of messages
+    /// of one partition (no hashing of the topic name per event).
+    ///
+    /// - Important: only valid while the partition stays tracked (between rebalances); a token of
+    ///   a removed ledger is ignored when acknowledged.
+    func track(ledger id: UInt32, offset: Int64, timestampMs: Int64, kind: OutputKind) -> UInt64 {
+        state.withLock { state in
+            let entry = Entry(offset: offset, timestampMs: timestampMs, kind: kind, acknowledged: false)
+            guard let token = state.ledgers[id]?.append(entry) else {
+                return UInt64(id) << Self.sequenceBits | Self.sequenceMask  // never acknowledged
+            }
+            state.inFlight += 1
+            return token
+        }
+    }
+
     /// Marks the output behind `token` as acknowledged by the broker (or failed, with `failure`).
     ///
     /// - Returns: what was acknowledged, or nil for a token of a ledger that no longer exists

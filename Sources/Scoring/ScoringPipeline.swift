@@ -53,8 +53,6 @@ final class ScoringPipeline: @unchecked Sendable {
     private var gatheredCount = 0
     private var spareBatches: [KafkaMessageBatch] = []
     private var lastCommitNanos: UInt64 = 0
-    private var headerBytes: [String: [UInt8]] = [:]
-    private var partitionHeaderBytes: [Int: [UInt8]] = [:]
 
     init(
         configuration: ScoringConfiguration, consumer: KafkaConsumer, producer: KafkaProducer,
@@ -118,26 +116,38 @@ final class ScoringPipeline: @unchecked Sendable {
     // MARK: - Batching
 
     /// Polls until `maxBatch` events are gathered or `maxWait` has passed since the first one.
+    ///
+    /// librdkafka's batch poll waits for the *whole* batch (or the timeout), so while idle this
+    /// takes what is already queued, then waits for just one event; only once the first event is
+    /// in does it wait (at most `maxWait`) for the batch to fill. An event therefore never waits
+    /// longer than `maxWait` for company.
     private func gatherBatch() throws {
         let maxBatch = configuration.maxBatch
         var deadline: UInt64?
         while gatheredCount < maxBatch && !control.isStopRequested {
-            let now = DispatchTime.now().uptimeNanoseconds
-            let timeoutMs: Int
-            if let deadline {
-                if now >= deadline { break }
-                timeoutMs = Int((deadline - now + 999_999) / 1_000_000)
-            } else {
-                timeoutMs = configuration.idlePollMs
-            }
             var batch = spareBatches.popLast() ?? KafkaMessageBatch()
-            try consumer.poll(into: &batch, maxMessages: maxBatch - gatheredCount, timeoutMs: timeoutMs)
-            if batch.isEmpty {
-                spareBatches.append(batch)
-                if deadline == nil { return }  // idle: let the loop commit and check flags
-                continue
-            }
-            if deadline == nil {
+            if let deadline {
+                let now = DispatchTime.now().uptimeNanoseconds
+                if now >= deadline {
+                    spareBatches.append(batch)
+                    break
+                }
+                let timeoutMs = Int((deadline - now) / 1_000_000)  // rounded down: never past maxWait
+                try consumer.poll(into: &batch, maxMessages: maxBatch - gatheredCount, timeoutMs: timeoutMs)
+                if batch.isEmpty {
+                    spareBatches.append(batch)
+                    if timeoutMs == 0 { break }
+                    continue
+                }
+            } else {
+                try consumer.poll(into: &batch, maxMessages: maxBatch - gatheredCount, timeoutMs: 0)
+                if batch.isEmpty {
+                    try consumer.poll(into: &batch, maxMessages: 1, timeoutMs: configuration.idlePollMs)
+                }
+                if batch.isEmpty {
+                    spareBatches.append(batch)
+                    return  // idle: let the loop commit and check its flags
+                }
                 deadline = DispatchTime.now().uptimeNanoseconds + UInt64(configuration.maxWaitMicros) * 1_000
             }
             gatheredCount += batch.count
@@ -157,6 +167,9 @@ final class ScoringPipeline: @unchecked Sendable {
         let scoredAt = Int64(Date().timeIntervalSince1970 * 1000)
         var index = 0
         var errorIndex = 0
+        // Messages come in runs of one partition: resolve the partition's state once per run
+        // instead of hashing its topic name for every event.
+        var run = PartitionRun()
         for batch in gathered {
             for message in batch {
                 let row = runtime.rowOfMessage[index]
@@ -166,15 +179,18 @@ final class ScoringPipeline: @unchecked Sendable {
                     error = runtime.errors[errorIndex]
                     errorIndex += 1
                 }
+                if message.partition != run.partition || message.topic != run.topic {
+                    run = startRun(message)
+                }
                 // Revoked meanwhile (librdkafka already drops messages fetched before a rebalance;
                 // this guards the rest): the new owner consumes it from the committed offset.
-                let partition = message.topicPartition
-                guard assigned.contains(partition) else { continue }
-                if !acknowledgedFloor.isEmpty, let floor = acknowledgedFloor[partition] {
+                guard run.isAssigned else { continue }
+                if let floor = run.floor {
                     if message.offset < floor { continue }  // scored and acknowledged before the rebalance
-                    acknowledgedFloor[partition] = nil
+                    acknowledgedFloor[TopicPartition(topic: run.topic, partition: run.partition)] = nil
+                    run.floor = nil
                 }
-                try produceOutput(for: message, row: row, error: error, scoredAt: scoredAt)
+                try produceOutput(for: message, in: run, row: row, error: error, scoredAt: scoredAt)
             }
         }
         if errorIndex > 0 {
@@ -182,23 +198,49 @@ final class ScoringPipeline: @unchecked Sendable {
             for error in runtime.errors { byReason[error.code.rawValue, default: 0] += 1 }
             for (reason, count) in byReason { metrics.recordDeadLettered(reason: reason, count: count) }
         }
-        for var batch in gathered {
+        // Recycle the batches' buffers (popped, so each is uniquely referenced and keeps its capacity).
+        while var batch = gathered.popLast() {
             batch.removeAll()
             spareBatches.append(batch)
         }
-        gathered.removeAll(keepingCapacity: true)
         gatheredCount = 0
     }
 
-    private func produceOutput(for message: KafkaMessage, row: Int32, error: FeatureError?, scoredAt: Int64) throws {
-        let source = SourcePartition(topic: message.topic, partition: message.partition)
+    /// What the produce loop needs to know about the partition of a run of messages.
+    private struct PartitionRun {
+        var topic = ""
+        var partition = -1
+        var isAssigned = false
+        var floor: Int64?
+        var ledger: UInt32 = 0
+        var topicHeader: [UInt8] = []
+        var partitionHeader: [UInt8] = []
+    }
+
+    private func startRun(_ message: KafkaMessage) -> PartitionRun {
+        let topicPartition = message.topicPartition
+        var run = PartitionRun(topic: topicPartition.topic, partition: topicPartition.partition)
+        run.isAssigned = assigned.contains(topicPartition)
+        guard run.isAssigned else { return run }
+        run.floor = acknowledgedFloor.isEmpty ? nil : acknowledgedFloor[topicPartition]
+        run.ledger = tracker.ledger(for: SourcePartition(topic: run.topic, partition: run.partition))
+        run.topicHeader = Array(run.topic.utf8)
+        run.partitionHeader = Array(String(run.partition).utf8)
+        return run
+    }
+
+    private func produceOutput(for message: KafkaMessage, in run: PartitionRun, row: Int32, error: FeatureError?, scoredAt: Int64) throws {
         let timestamp = message.timestampMs
-        let token = tracker.track(source, offset: message.offset, timestampMs: timestamp ?? scoredAt, kind: error == nil ? .prediction : .deadLetter)
-        var headers = sourceHeaders(message)
+        let token = tracker.track(ledger: run.ledger, offset: message.offset, timestampMs: timestamp ?? scoredAt, kind: error == nil ? .prediction : .deadLetter)
+        var headers = [
+            KafkaHeader(name: "source.topic", value: run.topicHeader),
+            KafkaHeader(name: "source.partition", value: run.partitionHeader),
+            KafkaHeader(name: "source.offset", value: Array(String(message.offset).utf8)),
+        ]
         do {
             if let error {
                 headers.insert(KafkaHeader(name: "error", string: error.description), at: 0)
-                logger.trace("dead letter", metadata: ["source": "\(source)@\(message.offset)", "error": "\(error)"])
+                logger.trace("dead letter", metadata: ["source": "\(run.topic)[\(run.partition)]@\(message.offset)", "error": "\(error)"])
                 try withKey(message) { key in
                     try withValue(message) { value in
                         try producer.produce(
@@ -222,20 +264,6 @@ final class ScoringPipeline: @unchecked Sendable {
             control.deliveryFailed.store(true, ordering: .relaxed)
             throw error
         }
-    }
-
-    /// `source.topic`, `source.partition`, `source.offset` (topic and partition bytes are cached).
-    private func sourceHeaders(_ message: KafkaMessage) -> [KafkaHeader] {
-        let topic = message.topic
-        let topicBytes = headerBytes[topic] ?? { let bytes = Array(topic.utf8); headerBytes[topic] = bytes; return bytes }()
-        let partitionBytes = partitionHeaderBytes[message.partition] ?? {
-            let bytes = Array(String(message.partition).utf8); partitionHeaderBytes[message.partition] = bytes; return bytes
-        }()
-        return [
-            KafkaHeader(name: "source.topic", value: topicBytes),
-            KafkaHeader(name: "source.partition", value: partitionBytes),
-            KafkaHeader(name: "source.offset", value: Array(String(message.offset).utf8)),
-        ]
     }
 
     private func withKey<R>(_ message: KafkaMessage, _ body: (UnsafeRawBufferPointer?) throws -> R) rethrows -> R {

@@ -114,3 +114,35 @@ func makeEvents(_ count: Int, firstDay: Int = 1) -> [[UInt8]] {
         #expect(civil.components == (year, month, day))
     }
 }
+
+@Suite struct EventSourceTests {
+    /// The repository's test data: every row becomes a tracked JSON event keyed by its id.
+    @Test func testDataLoadsAsTrackedJSONEvents() throws {
+        let path = URL(fileURLWithPath: #filePath)
+            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("simulator/data/test_data.csv.gz").path
+        let catalog = try EventSource.load(path: path, limit: 2000)
+        #expect(catalog.count == 2000)
+        #expect(catalog.untrackedCount == 0)
+        var value: [UInt8] = []
+        var key: [UInt8] = []
+        catalog.render(index: 0, pass: 1, value: &value, key: &key)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(value)) as? [String: Any])
+        #expect(object["id"] as? String == String(decoding: key, as: UTF8.self))
+        #expect((object["id"] as? String)?.hasSuffix("~1") == true)
+        #expect(object["install"] == nil)
+    }
+
+    @Test func unreadableSourcesNameTheFile() {
+        #expect {
+            try EventSource.load(path: "/nonexistent/events.jsonl")
+        } throws: { error in
+            (error as? LoadSimulatorError)?.message.contains("/nonexistent/events.jsonl") == true
+        }
+        #expect {
+            try EventSource.load(path: "/nonexistent/data.csv.gz")
+        } throws: { error in
+            (error as? LoadSimulatorError)?.message.contains("/nonexistent/data.csv.gz") == true
+        }
+    }
+}

@@ -1,18 +1,19 @@
 import Foundation
 
 extension EventCatalog {
-    /// Loads the events of a JSON-lines file (one JSON object per line; blank lines are skipped).
+    /// Loads the events of a JSON-lines file (one JSON object per line; blank lines are skipped), at
+    /// most `limit` of them.
     ///
     /// - Throws: `LoadSimulatorError.badSource` naming the file when it cannot be read or holds no
     ///   events, or naming the two lines that share an id.
-    public static func load(jsonLinesAt path: String) throws(LoadSimulatorError) -> EventCatalog {
+    public static func load(jsonLinesAt path: String, limit: Int? = nil) throws(LoadSimulatorError) -> EventCatalog {
         let data: Data
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path))
         } catch {
             throw .badSource("cannot read \(path): \(error.localizedDescription)")
         }
-        let events = splitLines(Array(data))
+        let events = Array(splitLines(Array(data)).prefix(limit ?? Int.max))
         guard !events.isEmpty else { throw .badSource("\(path) holds no events (expected one JSON object per line)") }
         do throws(LoadSimulatorError) {
             return try EventCatalog(events: events)

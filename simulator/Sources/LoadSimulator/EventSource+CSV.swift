@@ -1,5 +1,24 @@
+import Features
+
 extension EventSource {
-    static func loadCSV(path: String) throws(LoadSimulatorError) -> EventCatalog {
-        throw .badSource("\(path): reading .csv.gz test data needs the Features reader; give a JSON-lines file for now")
+    /// Reads a test data CSV (gzip or plain) through the Features library's reader: each row becomes
+    /// the raw JSON event the training pipeline featurized (the label column is left out).
+    static func loadCSV(path: String, limit: Int?) throws(LoadSimulatorError) -> EventCatalog {
+        var events: [[UInt8]] = []
+        do throws(FeatureError) {
+            let reader = try TestDataReader(path: path)
+            var event: [UInt8] = []
+            while events.count < (limit ?? Int.max), try reader.next(into: &event) != nil {
+                events.append(event)
+            }
+        } catch {
+            throw .badSource("\(path): \(error.description)")
+        }
+        guard !events.isEmpty else { throw .badSource("\(path) holds a header but no events") }
+        do throws(LoadSimulatorError) {
+            return try EventCatalog(events: events)
+        } catch {
+            throw .badSource("\(path): \(error.message)")
+        }
     }
 }

@@ -40,6 +40,9 @@ struct Simulator: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Events to replay: a .csv.gz test data file or a JSON-lines file.", valueName: "file"))
     var data = "simulator/data/test_data.csv.gz"
 
+    @Option(help: ArgumentHelp("Read only the first N events of --data (faster start for short runs).", valueName: "n"))
+    var maxEvents: Int?
+
     @Option(help: "Topic the events are sent to.")
     var topic = "impressions"
 
@@ -95,6 +98,7 @@ struct Simulator: AsyncParsableCommand {
             throw ValidationError("--duration expects a positive duration like 60, 30s, 2m; got '\(duration)'.")
         }
         if let count, count <= 0 { throw ValidationError("--count must be positive, got \(count).") }
+        if let maxEvents, maxEvents <= 0 { throw ValidationError("--max-events must be positive, got \(maxEvents).") }
         guard DurationText.seconds(drain) != nil else { throw ValidationError("--drain expects a duration like 10s; got '\(drain)'.") }
         if ramp != nil {
             guard let stepSeconds = DurationText.seconds(step), stepSeconds >= 2, stepSeconds == stepSeconds.rounded() else {
@@ -113,7 +117,7 @@ struct Simulator: AsyncParsableCommand {
     func run() async throws {
         let catalog: EventCatalog
         do throws(LoadSimulatorError) {
-            catalog = try EventSource.load(path: data)
+            catalog = try EventSource.load(path: data, limit: maxEvents)
         } catch {
             throw ValidationError(error.message)
         }

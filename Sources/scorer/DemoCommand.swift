@@ -160,10 +160,11 @@ struct DemoCommand: AsyncParsableCommand {
                 measure: MeasureSettings(predictionsTopic: outputTopic, deadLetterTopic: dlqTopic),
                 drainQuietSeconds: 5))
 
+        let status = StatusLine()
         let where_ = cluster.map { "embedded cluster at \($0.bootstrapServers), \(partitions) partitions per topic" }
             ?? "brokers \(kafka.bootstrapServers)"
-        print("scorer demo: \(where_); model \(model); replaying \(catalog.count) events from \(data) at \(DemoText.number(rate))/s for \(DemoText.seconds(seconds))")
-        let driver = DemoDriver(service: service, loadTest: loadTest, status: StatusLine())
+        status.print("scorer demo: \(where_); model \(model); replaying \(catalog.count) events from \(data) at \(DemoText.number(rate))/s for \(DemoText.seconds(seconds))")
+        let driver = DemoDriver(service: service, loadTest: loadTest, status: status)
 
         var groupConfiguration = ServiceGroupConfiguration(
             services: [
@@ -180,7 +181,7 @@ struct DemoCommand: AsyncParsableCommand {
         }
         let final = service.stats()
         for line in DemoText.summary(outcome: outcome, scorer: final, usage: ProcessUsage.now()) {
-            print(line)
+            status.print(line)
         }
         if outcome.summary.missing > 0 {
             throw ExitCode(2)

@@ -22,6 +22,11 @@ final class StatusLine: Sendable {
         }
     }
 
+    /// Prints a plain line (through the same unbuffered path as the status line, so the order holds).
+    func print(_ line: String) {
+        write(line + "\n")
+    }
+
     /// Ends the status line (on a terminal, moves past it).
     func finish() {
         if isTerminal { write("\n") }

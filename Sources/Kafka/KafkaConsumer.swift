@@ -148,6 +148,49 @@ public final class KafkaConsumer: @unchecked Sendable {
         if err != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError.librdkafka(err) }
     }
 
+    /// Reads every partition of `topics` from `offset` (`TopicPartitionOffset.beginning`, `.end`
+    /// or an absolute offset) without joining a group; returns the partitions assigned.
+    ///
+    /// One metadata request on this consumer's own connection finds the partitions (and their
+    /// leaders, so fetching starts at once).
+    /// - Throws: `KafkaError` `.unknownTopic` when a topic does not exist.
+    /// - Important: blocks until the metadata arrives (at most `metadataTimeoutMs`).
+    @discardableResult
+    public func assignAll(topics: [String], offset: Int64, metadataTimeoutMs: Int = 10_000) throws(KafkaError) -> [TopicPartition] {
+        var positions: [TopicPartitionOffset] = []
+        for topic in topics {
+            guard !topic.isEmpty, let topicHandle = rd_kafka_topic_new(handle, topic, nil) else {
+                throw KafkaError.invalidArgument("invalid topic name '\(topic)'")
+            }
+            defer { rd_kafka_topic_destroy(topicHandle) }
+            var metadata: UnsafePointer<rd_kafka_metadata>? = nil
+            let err = rd_kafka_metadata(handle, 0, topicHandle, &metadata, Int32(clamping: metadataTimeoutMs))
+            defer { if let metadata { rd_kafka_metadata_destroy(metadata) } }
+            guard err == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else {
+                throw KafkaError.librdkafka(err, "metadata of topic '\(topic)' from \(bootstrapServers): \(String(cString: rd_kafka_err2str(err)))")
+            }
+            var found = false
+            for index in 0..<Int(metadata.pointee.topic_cnt) {
+                let entry = metadata.pointee.topics[index]
+                guard String(cString: entry.topic) == topic else { continue }
+                guard entry.err == RD_KAFKA_RESP_ERR_NO_ERROR, entry.partition_cnt > 0 else {
+                    throw KafkaError(code: .unknownTopic, message: "topic '\(topic)' does not exist on \(bootstrapServers)")
+                }
+                found = true
+                for partition in 0..<Int(entry.partition_cnt) {
+                    positions.append(TopicPartitionOffset(topic: topic, partition: Int(entry.partitions[partition].id), offset: offset))
+                }
+            }
+            if !found { throw KafkaError(code: .unknownTopic, message: "topic '\(topic)' does not exist on \(bootstrapServers)") }
+        }
+        positions.sort { ($0.topic, $0.partition) < ($1.topic, $1.partition) }
+        let list = makePartitionList(positions)
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        let err = rd_kafka_assign(handle, list)
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError.librdkafka(err) }
+        return positions.map(\.topicPartition)
+    }
+
     /// The partitions currently assigned to this consumer.
     public func assignment() throws(KafkaError) -> [TopicPartition] {
         var list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>? = nil
@@ -216,15 +259,13 @@ public final class KafkaConsumer: @unchecked Sendable {
             if count < 0 {
                 throw fatalError() ?? KafkaError.librdkafka(rd_kafka_last_error())
             }
-            for index in 0..<count {
-                guard let message = messagePointers[index] else { continue }
-                defer { rd_kafka_message_destroy(message) }
-                if message.pointee.err == RD_KAFKA_RESP_ERR_NO_ERROR {
-                    batch.append(message, topicCache: &topicCache)
-                } else if message.pointee.err != RD_KAFKA_RESP_ERR__PARTITION_EOF {
-                    context.report(messageError(message))
-                }
-                messagePointers[index] = nil
+            var failed: [UnsafeMutablePointer<rd_kafka_message_t>] = []
+            messagePointers.withUnsafeMutableBufferPointer { pointers in
+                batch.fill(from: UnsafeMutableBufferPointer(rebasing: pointers[0..<count]), topicCache: &topicCache) { failed.append($0) }
+            }
+            for message in failed {
+                if message.pointee.err != RD_KAFKA_RESP_ERR__PARTITION_EOF { context.report(messageError(message)) }
+                rd_kafka_message_destroy(message)
             }
         }
         if batch.isEmpty, let fatal = fatalError() { throw fatal }

@@ -29,27 +29,54 @@ public struct KafkaMessageBatch: RandomAccessCollection, Sendable {
         var valueCount: Int  // -1: null value
     }
 
+    /// The batch's contents, shared copy-on-write: a `KafkaMessage` holds one reference to it
+    /// (one retain per message view instead of one per array).
+    final class Storage: @unchecked Sendable {
+        // Sendable: a Storage is only mutated by KafkaMessageBatch's mutating methods, and only
+        // after `isKnownUniquelyReferenced` proved no message, batch copy or other thread holds
+        // it (otherwise a fresh Storage is made); once shared it is never mutated again.
+        var arena: [UInt8] = []
+        var records: [Record] = []
+        var headerRecords: [HeaderRecord] = []
+        var topics: [String] = []
+
+        func copy() -> Storage {
+            let copy = Storage()
+            copy.arena = arena
+            copy.records = records
+            copy.headerRecords = headerRecords
+            copy.topics = topics
+            return copy
+        }
+    }
+
+    var storage = Storage()
+
     /// Keys, values and header bytes of every message, back to back.
-    public private(set) var arena: [UInt8] = []
-    var records: [Record] = []
-    var headerRecords: [HeaderRecord] = []
-    var topics: [String] = []
+    public var arena: [UInt8] { storage.arena }
+    var records: [Record] { storage.records }
+    var topics: [String] { storage.topics }
 
     public init() {}
 
     public var startIndex: Int { 0 }
-    public var endIndex: Int { records.count }
+    public var endIndex: Int { storage.records.count }
 
     public subscript(position: Int) -> KafkaMessage {
-        KafkaMessage(batch: self, record: records[position])
+        precondition(position >= 0 && position < storage.records.count, "message index out of range")
+        return KafkaMessage(storage: storage, index: position)
     }
 
-    /// Empties the batch, keeping its capacity.
+    /// Empties the batch, keeping its capacity when no message of it is still referenced.
     public mutating func removeAll() {
-        arena.removeAll(keepingCapacity: true)
-        records.removeAll(keepingCapacity: true)
-        headerRecords.removeAll(keepingCapacity: true)
-        topics.removeAll(keepingCapacity: true)
+        guard isKnownUniquelyReferenced(&storage) else {
+            storage = Storage()
+            return
+        }
+        storage.arena.removeAll(keepingCapacity: true)
+        storage.records.removeAll(keepingCapacity: true)
+        storage.headerRecords.removeAll(keepingCapacity: true)
+        storage.topics.removeAll(keepingCapacity: true)
     }
 
     /// For each partition present, the offset to commit once every message of this batch from it
@@ -66,86 +93,121 @@ public struct KafkaMessageBatch: RandomAccessCollection, Sendable {
 
     // MARK: - Filling (consumer only)
 
-    /// Copies one librdkafka message into the batch. `topicCache` maps librdkafka topic handles
-    /// to indices into `topics` so a topic name is decoded once per batch.
-    mutating func append(_ message: UnsafePointer<rd_kafka_message_t>, topicCache: inout [(OpaquePointer, Int32)]) {
-        let m = message.pointee
-        var topicIndex: Int32 = -1
-        if let rkt = m.rkt {
-            if let cached = topicCache.first(where: { $0.0 == rkt }) {
-                topicIndex = cached.1
+    /// Copies librdkafka messages into the batch and destroys them (and sets their slots to nil),
+    /// except messages carrying an error, which go to `failed` for the caller to report and destroy.
+    ///
+    /// Hand-written hot path (per consumed message): the arrays are moved out of the shared
+    /// storage into locals for the loop, so appends pay no class-property exclusivity checks;
+    /// `benchmarks/kafka_throughput.sh` (consume) is the measurement.
+    mutating func fill(
+        from messages: UnsafeMutableBufferPointer<UnsafeMutablePointer<rd_kafka_message_t>?>,
+        topicCache: inout [(OpaquePointer, Int32)],
+        failed: (UnsafeMutablePointer<rd_kafka_message_t>) -> Void
+    ) {
+        if !isKnownUniquelyReferenced(&storage) { storage = storage.copy() }
+        var arena: [UInt8] = []
+        var records: [Record] = []
+        var headerRecords: [HeaderRecord] = []
+        var topics: [String] = []
+        swap(&arena, &storage.arena)
+        swap(&records, &storage.records)
+        swap(&headerRecords, &storage.headerRecords)
+        swap(&topics, &storage.topics)
+        defer {
+            swap(&arena, &storage.arena)
+            swap(&records, &storage.records)
+            swap(&headerRecords, &storage.headerRecords)
+            swap(&topics, &storage.topics)
+        }
+        records.reserveCapacity(records.count + messages.count)
+        for slot in messages.indices {
+            guard let message = messages[slot] else { continue }
+            messages[slot] = nil
+            let m = message.pointee
+            guard m.err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+                failed(message)
+                continue
+            }
+            var topicIndex: Int32 = -1
+            if let rkt = m.rkt {
+                for (handle, index) in topicCache where handle == rkt {
+                    topicIndex = index
+                    break
+                }
+                if topicIndex < 0 {
+                    topicIndex = Int32(topics.count)
+                    topics.append(String(cString: rd_kafka_topic_name(rkt)))
+                    topicCache.append((rkt, topicIndex))
+                }
             } else {
                 topicIndex = Int32(topics.count)
-                topics.append(String(cString: rd_kafka_topic_name(rkt)))
-                topicCache.append((rkt, topicIndex))
+                topics.append("")
             }
-        }
-        if topicIndex < 0 {
-            topicIndex = Int32(topics.count)
-            topics.append("")
-        }
-        var record = Record(
-            topicIndex: topicIndex, partition: m.partition, offset: m.offset,
-            timestampMs: rd_kafka_message_timestamp(message, nil),
-            keyStart: arena.count, keyCount: -1, valueStart: 0, valueCount: -1,
-            headerStart: Int32(headerRecords.count), headerCount: 0)
-        if let key = m.key {
-            arena.append(contentsOf: UnsafeRawBufferPointer(start: key, count: m.key_len))
-            record.keyCount = m.key_len
-        }
-        record.valueStart = arena.count
-        if let payload = m.payload {
-            arena.append(contentsOf: UnsafeRawBufferPointer(start: payload, count: m.len))
-            record.valueCount = m.len
-        }
-        var headers: OpaquePointer? = nil
-        if rd_kafka_message_headers(message, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR, let headers {
-            var index = 0
-            var name: UnsafePointer<CChar>? = nil
-            var value: UnsafeRawPointer? = nil
-            var size = 0
-            while rd_kafka_header_get_all(headers, index, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR {
-                let nameStart = arena.count
-                if let name { arena.append(contentsOf: UnsafeRawBufferPointer(start: name, count: strlen(name))) }
-                let valueStart = arena.count
-                if let value { arena.append(contentsOf: UnsafeRawBufferPointer(start: value, count: size)) }
-                headerRecords.append(HeaderRecord(
-                    nameStart: nameStart, nameCount: valueStart - nameStart, valueStart: valueStart,
-                    valueCount: value == nil ? -1 : size))
-                index += 1
+            var record = Record(
+                topicIndex: topicIndex, partition: m.partition, offset: m.offset,
+                timestampMs: rd_kafka_message_timestamp(message, nil),
+                keyStart: arena.count, keyCount: -1, valueStart: 0, valueCount: -1,
+                headerStart: Int32(headerRecords.count), headerCount: 0)
+            if let key = m.key {
+                arena.append(contentsOf: UnsafeRawBufferPointer(start: key, count: m.key_len))
+                record.keyCount = m.key_len
             }
-            record.headerCount = Int32(index)
+            record.valueStart = arena.count
+            if let payload = m.payload {
+                arena.append(contentsOf: UnsafeRawBufferPointer(start: payload, count: m.len))
+                record.valueCount = m.len
+            }
+            var headers: OpaquePointer? = nil
+            if rd_kafka_message_headers(message, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR, let headers {
+                var index = 0
+                var name: UnsafePointer<CChar>? = nil
+                var value: UnsafeRawPointer? = nil
+                var size = 0
+                while rd_kafka_header_get_all(headers, index, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR {
+                    let nameStart = arena.count
+                    if let name { arena.append(contentsOf: UnsafeRawBufferPointer(start: name, count: strlen(name))) }
+                    let valueStart = arena.count
+                    if let value { arena.append(contentsOf: UnsafeRawBufferPointer(start: value, count: size)) }
+                    headerRecords.append(HeaderRecord(
+                        nameStart: nameStart, nameCount: valueStart - nameStart, valueStart: valueStart,
+                        valueCount: value == nil ? -1 : size))
+                    index += 1
+                }
+                record.headerCount = Int32(index)
+            }
+            records.append(record)
+            rd_kafka_message_destroy(message)
         }
-        records.append(record)
     }
 }
 
 /// One consumed message: a view into its `KafkaMessageBatch` (no copy of key or value).
 public struct KafkaMessage: Sendable {
-    let batch: KafkaMessageBatch
-    let record: KafkaMessageBatch.Record
+    let storage: KafkaMessageBatch.Storage
+    let index: Int
+    var record: KafkaMessageBatch.Record { storage.records[index] }
 
-    public var topic: String { batch.topics[Int(record.topicIndex)] }
+    public var topic: String { storage.topics[Int(record.topicIndex)] }
     public var partition: Int { Int(record.partition) }
     public var offset: Int64 { record.offset }
     /// Message timestamp in ms since 1970 (create time or log-append time), nil when absent.
     public var timestampMs: Int64? { record.timestampMs >= 0 ? record.timestampMs : nil }
     /// Key bytes (a slice of the batch arena), nil for a null key.
     public var key: ArraySlice<UInt8>? {
-        record.keyCount < 0 ? nil : batch.arena[record.keyStart..<(record.keyStart + record.keyCount)]
+        record.keyCount < 0 ? nil : storage.arena[record.keyStart..<(record.keyStart + record.keyCount)]
     }
     /// Value bytes (a slice of the batch arena), nil for a null value.
     public var value: ArraySlice<UInt8>? {
-        record.valueCount < 0 ? nil : batch.arena[record.valueStart..<(record.valueStart + record.valueCount)]
+        record.valueCount < 0 ? nil : storage.arena[record.valueStart..<(record.valueStart + record.valueCount)]
     }
     /// Number of headers.
     public var headerCount: Int { Int(record.headerCount) }
     /// The headers (copied out of the arena).
     public var headers: [KafkaHeader] {
         (0..<Int(record.headerCount)).map { index in
-            let header = batch.headerRecords[Int(record.headerStart) + index]
-            let name = String(decoding: batch.arena[header.nameStart..<(header.nameStart + header.nameCount)], as: UTF8.self)
-            let value = header.valueCount < 0 ? nil : Array(batch.arena[header.valueStart..<(header.valueStart + header.valueCount)])
+            let header = storage.headerRecords[Int(record.headerStart) + index]
+            let name = String(decoding: storage.arena[header.nameStart..<(header.nameStart + header.nameCount)], as: UTF8.self)
+            let value = header.valueCount < 0 ? nil : Array(storage.arena[header.valueStart..<(header.valueStart + header.valueCount)])
             return KafkaHeader(name: name, value: value)
         }
     }
@@ -153,11 +215,11 @@ public struct KafkaMessage: Sendable {
     public func header(_ name: String) -> ArraySlice<UInt8>? {
         let wanted = Array(name.utf8)
         for index in 0..<Int(record.headerCount) {
-            let header = batch.headerRecords[Int(record.headerStart) + index]
+            let header = storage.headerRecords[Int(record.headerStart) + index]
             if header.nameCount == wanted.count,
-                batch.arena[header.nameStart..<(header.nameStart + header.nameCount)].elementsEqual(wanted)
+                storage.arena[header.nameStart..<(header.nameStart + header.nameCount)].elementsEqual(wanted)
             {
-                return header.valueCount < 0 ? nil : batch.arena[header.valueStart..<(header.valueStart + header.valueCount)]
+                return header.valueCount < 0 ? nil : storage.arena[header.valueStart..<(header.valueStart + header.valueCount)]
             }
         }
         return nil
@@ -169,7 +231,7 @@ public struct KafkaMessage: Sendable {
     public func withUnsafeKeyAndValueBytes<Result, Failure: Error>(
         _ body: (UnsafeRawBufferPointer?, UnsafeRawBufferPointer?) throws(Failure) -> Result
     ) throws(Failure) -> Result {
-        let outcome: Swift.Result<Result, Failure> = batch.arena.withUnsafeBytes { arena in
+        let outcome: Swift.Result<Result, Failure> = storage.arena.withUnsafeBytes { arena in
             let key = record.keyCount < 0 ? nil : UnsafeRawBufferPointer(rebasing: arena[record.keyStart..<(record.keyStart + record.keyCount)])
             let value = record.valueCount < 0 ? nil : UnsafeRawBufferPointer(rebasing: arena[record.valueStart..<(record.valueStart + record.valueCount)])
             do throws(Failure) { return .success(try body(key, value)) } catch { return .failure(error) }

@@ -20,6 +20,7 @@ public final class KafkaProducer: @unchecked Sendable {
     private let eventQueue: OpaquePointer
     private let lock = NSLock()
     private var topicHandles: [String: OpaquePointer] = [:]
+    private var lastTopic: (name: String, handle: OpaquePointer)?
     private var pendingReports: [DeliveryReport] = []
     private var outstanding = 0
     private var lastErrorText: String?
@@ -79,7 +80,28 @@ public final class KafkaProducer: @unchecked Sendable {
         valueBytes value: UnsafeRawBufferPointer?,
         headers: [KafkaHeader] = [], timestampMs: Int64? = nil, opaque: UInt64 = 0
     ) throws(KafkaError) {
-        let topicHandle = try self.topicHandle(topic)
+        // One lock round trip on the hot path: count the message as outstanding (undone below if
+        // librdkafka refuses it) and look up the topic handle, most often the previous one.
+        let cached: OpaquePointer? = lock.withLock {
+            outstanding += 1
+            if let last = lastTopic, last.name == topic { return last.handle }
+            if let known = topicHandles[topic] {
+                lastTopic = (topic, known)
+                return known
+            }
+            return nil
+        }
+        let topicHandle: OpaquePointer
+        if let cached {
+            topicHandle = cached
+        } else {
+            do {
+                topicHandle = try self.topicHandle(topic)
+            } catch {
+                lock.withLock { outstanding -= 1 }
+                throw error
+            }
+        }
         var headerList: OpaquePointer? = nil
         if !headers.isEmpty { headerList = makeHeaderList(headers) }
         let count = 5 + (key == nil ? 0 : 1) + (timestampMs == nil ? 0 : 1) + (headerList == nil ? 0 : 1)
@@ -122,8 +144,10 @@ public final class KafkaProducer: @unchecked Sendable {
                 return KafkaError.consuming(error)
             }
         }
-        if let failure { throw failure }
-        lock.withLock { outstanding += 1 }
+        if let failure {
+            lock.withLock { outstanding -= 1 }
+            throw failure
+        }
     }
 
     /// Produces one message from byte arrays (see the raw-buffer variant for details).

@@ -203,12 +203,8 @@ struct BrokerBenchCommand: AsyncParsableCommand {
     static func consume(config: KafkaConfig, topic: String, count: Int, forward: (KafkaProducer, String)?) throws -> Int {
         var config = config
         config.groupID = nil
-        let admin = try KafkaAdmin(config: config)
-        guard let metadata = try admin.topicMetadata(topic, timeoutMs: 10_000) else {
-            throw ValidationError("topic '\(topic)' does not exist")
-        }
         let consumer = try KafkaConsumer(config: config)
-        try consumer.assign(metadata.partitions.map { TopicPartitionOffset(topic: topic, partition: $0, offset: TopicPartitionOffset.beginning) })
+        try consumer.assignAll(topics: [topic], offset: TopicPartitionOffset.beginning)
         var batch = KafkaMessageBatch()
         var received = 0
         var delivered = 0
@@ -217,7 +213,6 @@ struct BrokerBenchCommand: AsyncParsableCommand {
         while received < count {
             try consumer.poll(into: &batch, maxMessages: min(10_000, count - received), timeoutMs: 100)
             idle = batch.isEmpty ? idle + 1 : 0
-            if ProcessInfo.processInfo.environment["BENCH_DEBUG"] != nil { printError("\(DispatchTime.now().uptimeNanoseconds / 1_000_000) batch \(batch.count)") }
             if idle > 100 { throw ValidationError("only \(received) of \(count) messages arrived within 10 s of silence") }
             for message in batch {
                 if let (producer, output) = forward {

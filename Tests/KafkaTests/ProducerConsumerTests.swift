@@ -52,4 +52,91 @@ struct ProducerConsumerTests {
             try consumer.close()
         }
     }
+
+    @Test("Pause stops delivery, resume continues, seek replays; assign reads without a group")
+    func pauseResumeSeek() async throws {
+        try await KafkaThread.run {
+            let cluster = try DevelopmentCluster(brokers: 1)
+            let topic = uniqueName("flow")
+            try cluster.createTopic(topic, partitions: 1)
+            let producer = try KafkaProducer(config: testProducerConfig(cluster))
+            _ = try produceNumbered(producer, topic: topic, range: 0..<10, partition: 0)
+
+            let consumer = try KafkaConsumer(config: KafkaConfig.developmentCluster(bootstrapServers: cluster.bootstrapServers))
+            let partition = TopicPartition(topic: topic, partition: 0)
+            try consumer.assign([TopicPartitionOffset(topic: topic, partition: 0, offset: TopicPartitionOffset.beginning)])
+            #expect(try consume(consumer, count: 10).map(\.value) == (0..<10).map { "v\($0)" })
+
+            try consumer.pause([partition])
+            _ = try produceNumbered(producer, topic: topic, range: 10..<15, partition: 0)
+            #expect(try consume(consumer, count: 5, timeoutMs: 500).isEmpty)
+            try consumer.resume([partition])
+            #expect(try consume(consumer, count: 5).map(\.value) == (10..<15).map { "v\($0)" })
+
+            try consumer.seek([TopicPartitionOffset(topic: topic, partition: 0, offset: 3)], timeoutMs: 5000)
+            let replay = try consume(consumer, count: 12)
+            #expect(replay.map(\.offset) == (3..<15).map { Int64($0) })
+        }
+    }
+
+    @Test("A fixed batch window waits for the batch to fill; the default returns what is there")
+    func batchWindow() async throws {
+        try await KafkaThread.run {
+            let cluster = try DevelopmentCluster(brokers: 1)
+            let topic = uniqueName("window")
+            try cluster.createTopic(topic, partitions: 1)
+            let producer = try KafkaProducer(config: testProducerConfig(cluster))
+            _ = try produceNumbered(producer, topic: topic, range: 0..<5, partition: 0)
+            let consumer = try KafkaConsumer(config: KafkaConfig.developmentCluster(bootstrapServers: cluster.bootstrapServers))
+            try consumer.assign([TopicPartitionOffset(topic: topic, partition: 0, offset: TopicPartitionOffset.beginning)])
+            #expect(try consume(consumer, count: 5).count == 5)
+
+            _ = try produceNumbered(producer, topic: topic, range: 5..<8, partition: 0)
+            // Only 3 messages exist: a full-batch poll for 100 waits its whole window and returns them.
+            let started = Date()
+            let window = try consumer.poll(maxMessages: 100, timeoutMs: 700, waitForFullBatch: true)
+            #expect(Date().timeIntervalSince(started) >= 0.6)
+            var total = window.count
+            while total < 3, let more = try? consumer.poll(maxMessages: 100, timeoutMs: 200), !more.isEmpty { total += more.count }
+            #expect(total == 3)
+
+            // The default returns as soon as something arrived, long before its timeout.
+            _ = try produceNumbered(producer, topic: topic, range: 8..<9, partition: 0)
+            let quickStart = Date()
+            let quick = try consumer.poll(maxMessages: 100, timeoutMs: 10_000)
+            #expect(quick.count == 1)
+            #expect(Date().timeIntervalSince(quickStart) < 5)
+            #expect(window.nextOffsets.allSatisfy { $0.offset <= 8 })
+
+            // assignAll reads every partition of a topic without a group.
+            let all = try KafkaConsumer(config: KafkaConfig.developmentCluster(bootstrapServers: cluster.bootstrapServers))
+            #expect(try all.assignAll(topics: [topic], offset: TopicPartitionOffset.beginning) == [TopicPartition(topic: topic, partition: 0)])
+            #expect(try consume(all, count: 9).map(\.offset) == (0..<9).map { Int64($0) })
+        }
+    }
+
+    @Test("Messages kept from a batch stay intact when the batch is refilled by the next poll")
+    func batchReuseKeepsEarlierMessages() async throws {
+        try await KafkaThread.run {
+            let cluster = try DevelopmentCluster(brokers: 1)
+            let topic = uniqueName("reuse")
+            try cluster.createTopic(topic, partitions: 1)
+            let producer = try KafkaProducer(config: testProducerConfig(cluster))
+            _ = try produceNumbered(producer, topic: topic, range: 0..<1, partition: 0)
+            let consumer = try KafkaConsumer(config: KafkaConfig.developmentCluster(bootstrapServers: cluster.bootstrapServers))
+            try consumer.assign([TopicPartitionOffset(topic: topic, partition: 0, offset: TopicPartitionOffset.beginning)])
+            var batch = KafkaMessageBatch()
+            let deadline = Date().addingTimeInterval(15)
+            while batch.isEmpty, Date() < deadline { try consumer.poll(into: &batch, maxMessages: 10, timeoutMs: 100) }
+            let kept = try #require(batch.first)
+            let keptBatch = batch
+
+            _ = try produceNumbered(producer, topic: topic, range: 1..<2, partition: 0)
+            repeat { try consumer.poll(into: &batch, maxMessages: 10, timeoutMs: 100) } while batch.isEmpty && Date() < deadline
+            #expect(batch.first.map { String(decoding: $0.value ?? [], as: UTF8.self) } == "v1")
+            #expect(kept.value.map { String(decoding: $0, as: UTF8.self) } == "v0")
+            #expect(kept.key.map { String(decoding: $0, as: UTF8.self) } == "k0")
+            #expect(keptBatch.count == 1 && keptBatch[0].offset == 0)
+        }
+    }
 }

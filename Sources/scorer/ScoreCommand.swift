@@ -26,6 +26,9 @@ struct ScoreCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Write here instead of stdout.", valueName: "FILE"))
     var output: String?
 
+    @Flag(name: .long, help: .hidden)  // featurizer parse-speed benchmark (BENCHMARKS.md), with --events
+    var benchmarkParse = false
+
     func validate() throws {
         switch (featuresCsv, events) {
         case (nil, nil): throw ValidationError("give --features-csv FILE or --events FILE")

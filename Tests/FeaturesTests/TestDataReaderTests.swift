@@ -47,3 +47,29 @@ import Testing
         }
     }
 }
+
+@Suite struct EventLineReaderTests {
+    @Test func readsLinesSkippingBlanksAndCarriageReturns() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("events-\(UUID().uuidString).jsonl").path
+        let long = String(repeating: "x", count: 300_000)  // longer than the reader's 256 KiB chunk
+        try Data("{\"id\":\"a\"}\r\n\n  \n{\"id\":\"\(long)\"}\n{\"id\":\"c\"}".utf8).write(to: URL(fileURLWithPath: path))
+        let reader = try EventLineReader(path: path)
+        var event: [UInt8] = []
+        var lines: [(Int, Int)] = []
+        while try reader.next(into: &event) { lines.append((reader.line, event.count)) }
+        #expect(lines.map(\.0) == [1, 4, 5])
+        #expect(lines.map(\.1) == [10, long.count + 9, 10])
+    }
+
+    @Test func overlongLinesAreCutSoTheFeaturizerRejectsThemBySize() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("events-\(UUID().uuidString).jsonl").path
+        try Data((String(repeating: "y", count: 5000) + "\n{}\n").utf8).write(to: URL(fileURLWithPath: path))
+        let reader = try EventLineReader(path: path, maxLineBytes: 1000)
+        var event: [UInt8] = []
+        #expect(try reader.next(into: &event))
+        #expect(event.count == 1001)
+        #expect(try reader.next(into: &event))
+        #expect(event == Array("{}".utf8))
+        #expect(try reader.next(into: &event) == false)
+    }
+}

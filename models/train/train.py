@@ -48,7 +48,7 @@ PARAMS = {
     "tree_method": "hist",
     "nthread": 1,
     "seed": 0,
-    "eval_metric": ["auc", "logloss"],  # early stopping watches the last: logloss
+    "eval_metric": ["logloss", "auc"],  # early stopping watches the last one: AUC
 }
 MAX_ROUNDS = 500
 EARLY_STOPPING = 30

@@ -1,0 +1,121 @@
+"""Recomputes the model card's numbers from the committed bundle and test data; exits 1 on any
+mismatch. Run by scripts/parity.sh in CI:
+
+    python3 models/train/check_card.py
+
+With SCORER set to a built `scorer` binary it also runs `scorer score --events` over the whole
+test data and checks that every probability equals XGBoost's bit for bit (the Swift featurizer
+and evaluator end to end) and that the lines follow the prediction contract.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+import xgboost as xgb
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import featurize  # noqa: E402
+import metrics  # noqa: E402
+
+ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+BUNDLE = os.path.join(ROOT, "models", "install-v1")
+TEST_DATA = os.path.join(ROOT, "simulator", "data", "test_data.csv.gz")
+
+failures: list[str] = []
+
+
+def same(path: str, claimed, actual, rel: float = 1e-9) -> None:
+    if isinstance(claimed, dict):
+        for k in claimed:
+            same(f"{path}.{k}", claimed[k], actual.get(k) if isinstance(actual, dict) else None, rel)
+    elif isinstance(claimed, list):
+        if not isinstance(actual, list) or len(actual) != len(claimed):
+            failures.append(f"{path}: card has {len(claimed)} entries, recomputed {actual!r}")
+            return
+        for i, (c, a) in enumerate(zip(claimed, actual)):
+            same(f"{path}[{i}]", c, a, rel)
+    elif isinstance(claimed, float):
+        if actual is None or not math.isclose(claimed, actual, rel_tol=rel, abs_tol=1e-12):
+            failures.append(f"{path}: card says {claimed!r}, recomputed {actual!r}")
+    elif claimed != actual:
+        failures.append(f"{path}: card says {claimed!r}, recomputed {actual!r}")
+
+
+def main() -> int:
+    with open(os.path.join(BUNDLE, "card.json")) as f:
+        card = json.load(f)
+    with open(os.path.join(BUNDLE, "features.json")) as f:
+        spec = json.load(f)
+    model = xgb.Booster(model_file=os.path.join(BUNDLE, "model.json"))
+    fz = featurize.Featurizer(spec)
+    numbers = {k for k, v in fz.types.items() if v == featurize.NUMBER}
+    events, labels = metrics.read_test_data(TEST_DATA, numbers)
+    X = fz.matrix(events)
+    d = xgb.DMatrix(X, missing=np.nan, feature_names=fz.names, nthread=1,
+                    feature_types=["c" if c else "q" for c in fz.categorical], enable_categorical=True)
+    recomputed = metrics.card_metrics(model, d, labels)
+    same("validation", card["validation"], recomputed)
+    same("features", card["features"], len(fz.names))
+    same("data.validation_rows", card["data"]["validation_rows"], len(labels))
+    same("parameters.num_trees", card["parameters"]["num_trees"], model.num_boosted_rounds())
+    if card["xgboost_version"] != xgb.__version__:
+        failures.append(f"xgboost_version: card says {card['xgboost_version']}, installed {xgb.__version__}")
+    v = recomputed
+    if abs(v["calibration_ratio"] - 1) > 0.10:
+        failures.append(f"calibration: mean predicted {v['mean_predicted']:.5f} vs actual {v['actual_rate']:.5f} (over 10% off)")
+    if not 0.75 <= v["auc"] <= 0.85:
+        failures.append(f"AUC {v['auc']:.4f} outside the intended 0.75-0.85")
+    if len(labels) < 200_000 or os.path.getsize(TEST_DATA) > 20 * 1024 * 1024:
+        failures.append(f"test data: {len(labels)} rows, {os.path.getsize(TEST_DATA)} bytes (want >= 200000 rows, <= 20 MB)")
+    print(f"card: AUC {v['auc']:.4f}, logloss {v['logloss']:.5f}, mean predicted {v['mean_predicted']:.5f} "
+          f"vs actual {v['actual_rate']:.5f} (ratio {v['calibration_ratio']:.3f}), {len(labels)} rows")
+
+    scorer = os.environ.get("SCORER")
+    if scorer:
+        check_scorer(scorer, card["name"], model.predict(d), events)
+
+    for f in failures[:20]:
+        print("MISMATCH " + f, file=sys.stderr)
+    if failures:
+        print(f"check_card: {len(failures)} mismatches", file=sys.stderr)
+        return 1
+    print("check_card: the card matches the bundle and test data")
+    return 0
+
+
+def check_scorer(scorer: str, name: str, expected: np.ndarray, events: list[bytes]) -> None:
+    run = subprocess.run([scorer, "score", "--model", BUNDLE, "--events", TEST_DATA],
+                         capture_output=True, check=False)
+    if run.returncode != 0:
+        failures.append(f"scorer score --events exited {run.returncode}: {run.stderr.decode()[:300]}")
+        return
+    lines = run.stdout.splitlines()
+    if len(lines) != len(expected):
+        failures.append(f"scorer score --events printed {len(lines)} lines for {len(expected)} events")
+        return
+    bad = 0
+    for i, line in enumerate(lines):
+        out = json.loads(line)
+        ev = json.loads(events[i])
+        keys = list(out.keys())
+        ok = (keys == ["id", "p", "model", "scored_at", "event_ts"] and out["id"] == ev["id"] and out["model"] == name
+              and np.float32(out["p"]) == expected[i]
+              and out["event_ts"] == featurize.parse_timestamp_ms(ev["timestamp"]))
+        if not ok:
+            bad += 1
+            if bad <= 5:
+                failures.append(f"scorer line {i + 1}: {line[:200]!r} (XGBoost p = {expected[i]!r})")
+    if bad:
+        failures.append(f"scorer: {bad} of {len(lines)} predictions differ from XGBoost")
+    else:
+        print(f"scorer score --events: {len(lines)} predictions equal XGBoost's bit for bit")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -67,7 +67,7 @@ def time_xgboost(booster, rows, batch, seconds):
     start, scored = 0, 0
     began = time.perf_counter()
     while True:
-        for _ in range(max(1, 4096 // batch)):
+        for _ in range(max(1, 256 // batch)):
             if start + batch > len(rows):
                 start = 0
             booster.inplace_predict(rows[start:start + batch])

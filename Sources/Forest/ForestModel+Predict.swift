@@ -155,15 +155,19 @@ extension ForestModel {
     /// Margins of one block of rows: base margin, then every tree in order, in Float32.
     ///
     /// Hand-written hot path. Trees outer, rows inner; each row walks exactly `depth` steps (leaves
-    /// loop to themselves), so the loop has no data-dependent branch and the CPU overlaps the
-    /// four rows walked side by side. `benchmarks/evaluator_vs_xgboost.py` measured this layout.
+    /// loop to themselves), so the loop has no data-dependent branch, and the rows of a block step
+    /// through a tree level by level so their steps overlap. `benchmarks/evaluator_vs_xgboost.py`
+    /// measured this layout (a branchy walk: ~60 CPU-ns per row per tree; four rows walked side by
+    /// side: ~19; level by level: see BENCHMARKS.md).
     func accumulateMargins(rows: UnsafePointer<Float>, rowCount: Int, margins: UnsafeMutablePointer<Float>) {
         let groups = outputCount
         for row in 0..<rowCount {
             for group in 0..<groups { margins[row * groups + group] = baseMargins[group] }
         }
+        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: max(rowCount, 1)) { positionBuffer in
         nodes.withUnsafeBufferPointer { nodeBuffer in
             categoryWords.withUnsafeBufferPointer { wordBuffer in
+                let positions = positionBuffer.baseAddress!
                 let nodes = nodeBuffer.baseAddress!
                 let words = wordBuffer.baseAddress
                 for tree in 0..<treeRoots.count {
@@ -174,42 +178,40 @@ extension ForestModel {
                     if hasCategoricalSplits {
                         walkGeneral(nodes, words, root: root, depth: depth, rows: rows, rowCount: rowCount, out: out, stride: groups, weight: weight)
                     } else {
-                        walkNumeric(nodes, root: root, depth: depth, rows: rows, rowCount: rowCount, out: out, stride: groups, weight: weight)
+                        walkNumeric(nodes, root: root, depth: depth, rows: rows, rowCount: rowCount, out: out, stride: groups, weight: weight, positions: positions)
                     }
                 }
             }
         }
+        }
     }
 
+    /// Walks one tree for a block of rows, level by level: every row takes one step per pass, so
+    /// the steps of a pass are independent and the CPU overlaps dozens of them (a node-then-feature
+    /// load chain per step would otherwise leave it idle). `positions` holds each row's node.
     @inline(__always)
     private func walkNumeric(
         _ nodes: UnsafePointer<PackedNode>, root: UInt32, depth: Int,
-        rows: UnsafePointer<Float>, rowCount: Int, out: UnsafeMutablePointer<Float>, stride: Int, weight: Float?
+        rows: UnsafePointer<Float>, rowCount: Int, out: UnsafeMutablePointer<Float>, stride: Int, weight: Float?,
+        positions: UnsafeMutablePointer<UInt32>
     ) {
         let features = featureCount
-        var row = 0
-        while row + 4 <= rowCount {
-            let row0 = rows + row * features
-            let row1 = row0 + features, row2 = row1 + features, row3 = row2 + features
-            var index0 = root, index1 = root, index2 = root, index3 = root
-            for _ in 0..<depth {
-                index0 = Self.numericStep(nodes, index0, row0)
-                index1 = Self.numericStep(nodes, index1, row1)
-                index2 = Self.numericStep(nodes, index2, row2)
-                index3 = Self.numericStep(nodes, index3, row3)
-            }
-            Self.add(nodes[Int(index0)].value, to: out + row * stride, weight: weight)
-            Self.add(nodes[Int(index1)].value, to: out + (row + 1) * stride, weight: weight)
-            Self.add(nodes[Int(index2)].value, to: out + (row + 2) * stride, weight: weight)
-            Self.add(nodes[Int(index3)].value, to: out + (row + 3) * stride, weight: weight)
-            row += 4
-        }
-        while row < rowCount {
-            let rowPointer = rows + row * features
+        if rowCount == 1 {
             var index = root
-            for _ in 0..<depth { index = Self.numericStep(nodes, index, rowPointer) }
-            Self.add(nodes[Int(index)].value, to: out + row * stride, weight: weight)
-            row += 1
+            for _ in 0..<depth { index = Self.numericStep(nodes, index, rows) }
+            Self.add(nodes[Int(index)].value, to: out, weight: weight)
+            return
+        }
+        for row in 0..<rowCount { positions[row] = root }
+        for _ in 0..<depth {
+            var rowPointer = rows
+            for row in 0..<rowCount {
+                positions[row] = Self.numericStep(nodes, positions[row], rowPointer)
+                rowPointer += features
+            }
+        }
+        for row in 0..<rowCount {
+            Self.add(nodes[Int(positions[row])].value, to: out + row &* stride, weight: weight)
         }
     }
 
@@ -220,7 +222,7 @@ extension ForestModel {
     ) {
         let features = featureCount
         for row in 0..<rowCount {
-            let rowPointer = rows + row * features
+            let rowPointer = rows + row &* features
             var index = root
             for _ in 0..<depth { index = Self.generalStep(nodes, words, index, rowPointer) }
             Self.add(nodes[Int(index)].value, to: out + row * stride, weight: weight)
@@ -239,12 +241,13 @@ extension ForestModel {
 
     /// One step down a numerical split. Missing (NaN) is folded into the comparison: `x < t` is
     /// false for NaN, so NaN goes right unless the node defaults left.
+    ///
+    /// Branch-free on purpose: the direction is data-dependent and mispredicts half the time, so
+    /// the child is picked with a shift instead of a conditional jump (a branchy version measured
+    /// ~60 CPU-ns per row per tree on the benchmark model; see BENCHMARKS.md for this one).
     @inline(__always)
     static func numericStep(_ nodes: UnsafePointer<PackedNode>, _ index: UInt32, _ row: UnsafePointer<Float>) -> UInt32 {
-        let node = nodes[Int(index)]
-        let x = row[node.feature]
-        let goLeft = (x < node.value) || (node.defaultsLeft && x.isNaN)
-        return goLeft ? node.left : node.right
+        numericStepValue(nodes[Int(index)], row[Int(nodes[Int(index)].featureAndFlags & PackedNode.featureMask)])
     }
 
     /// One step down a numerical or categorical split (XGBoost's `GetNextNode`).
@@ -268,8 +271,11 @@ extension ForestModel {
 
     @inline(__always)
     static func numericStepValue(_ node: PackedNode, _ x: Float) -> UInt32 {
-        let goLeft = (x < node.value) || (node.defaultsLeft && x.isNaN)
-        return goLeft ? node.left : node.right
+        let less: UInt32 = x < node.value ? 1 : 0
+        let missing: UInt32 = x.isNaN ? 1 : 0
+        let goLeft = less | (missing & (node.featureAndFlags >> 31))
+        // Shift 0 keeps the left child (low half), shift 32 brings down the right child.
+        return UInt32(truncatingIfNeeded: node.children &>> UInt64((goLeft ^ 1) &<< 5))
     }
 }
 

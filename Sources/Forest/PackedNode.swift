@@ -4,14 +4,23 @@
 ///   the bit pattern of an offset into the model's category bitset table.
 /// - `featureAndFlags`: the split feature in the low 30 bits, ``categoricalFlag`` and
 ///   ``defaultLeftFlag`` above it.
-/// - `left` / `right`: absolute indices of the children in the model's node array. A leaf points
-///   both children at itself, so the kernel can walk every row a fixed number of steps (the tree's
-///   depth) without testing for leaves: rows that reach a leaf early simply stay there.
+/// - `children`: absolute indices of the children in the model's node array, left in the low 32
+///   bits and right in the high 32 bits, so the kernel picks one with a shift instead of a branch.
+///   A leaf points both children at itself, so the kernel can walk every row a fixed number of
+///   steps (the tree's depth) without testing for leaves: rows that reach a leaf early stay there.
 struct PackedNode: Sendable {
     var value: Float
     var featureAndFlags: UInt32
-    var left: UInt32
-    var right: UInt32
+    var children: UInt64
+
+    init(value: Float, featureAndFlags: UInt32, left: UInt32, right: UInt32) {
+        self.value = value
+        self.featureAndFlags = featureAndFlags
+        self.children = UInt64(left) | UInt64(right) << 32
+    }
+
+    @inline(__always) var left: UInt32 { UInt32(truncatingIfNeeded: children) }
+    @inline(__always) var right: UInt32 { UInt32(truncatingIfNeeded: children >> 32) }
 
     static let featureMask: UInt32 = (1 << 30) - 1
     static let categoricalFlag: UInt32 = 1 << 30

@@ -118,26 +118,38 @@ final class ScoringPipeline: @unchecked Sendable {
     // MARK: - Batching
 
     /// Polls until `maxBatch` events are gathered or `maxWait` has passed since the first one.
+    ///
+    /// librdkafka's batch poll waits for the *whole* batch (or the timeout), so while idle this
+    /// takes what is already queued, then waits for just one event; only once the first event is
+    /// in does it wait (at most `maxWait`) for the batch to fill. An event therefore never waits
+    /// longer than `maxWait` for company.
     private func gatherBatch() throws {
         let maxBatch = configuration.maxBatch
         var deadline: UInt64?
         while gatheredCount < maxBatch && !control.isStopRequested {
-            let now = DispatchTime.now().uptimeNanoseconds
-            let timeoutMs: Int
-            if let deadline {
-                if now >= deadline { break }
-                timeoutMs = Int((deadline - now + 999_999) / 1_000_000)
-            } else {
-                timeoutMs = configuration.idlePollMs
-            }
             var batch = spareBatches.popLast() ?? KafkaMessageBatch()
-            try consumer.poll(into: &batch, maxMessages: maxBatch - gatheredCount, timeoutMs: timeoutMs)
-            if batch.isEmpty {
-                spareBatches.append(batch)
-                if deadline == nil { return }  // idle: let the loop commit and check flags
-                continue
-            }
-            if deadline == nil {
+            if let deadline {
+                let now = DispatchTime.now().uptimeNanoseconds
+                if now >= deadline {
+                    spareBatches.append(batch)
+                    break
+                }
+                let timeoutMs = Int((deadline - now) / 1_000_000)  // rounded down: never past maxWait
+                try consumer.poll(into: &batch, maxMessages: maxBatch - gatheredCount, timeoutMs: timeoutMs)
+                if batch.isEmpty {
+                    spareBatches.append(batch)
+                    if timeoutMs == 0 { break }
+                    continue
+                }
+            } else {
+                try consumer.poll(into: &batch, maxMessages: maxBatch - gatheredCount, timeoutMs: 0)
+                if batch.isEmpty {
+                    try consumer.poll(into: &batch, maxMessages: 1, timeoutMs: configuration.idlePollMs)
+                }
+                if batch.isEmpty {
+                    spareBatches.append(batch)
+                    return  // idle: let the loop commit and check its flags
+                }
                 deadline = DispatchTime.now().uptimeNanoseconds + UInt64(configuration.maxWaitMicros) * 1_000
             }
             gatheredCount += batch.count

@@ -22,12 +22,20 @@ extension ScoringService {
         let group = ServiceGroup(configuration: groupConfiguration)
 
         let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
+        let timeout = configuration.shutdownTimeout
         let escalation = Task {
             var seen = 0
             for await signal in signals {
                 seen += 1
                 if seen == 1 {
                     logger.info("\(signal): draining, committing and leaving the group (send again to exit at once)")
+                    // The drain stops itself at the timeout; this backstop covers a blocking
+                    // librdkafka call (leaving the group with the coordinator gone).
+                    Task {
+                        try await Task.sleep(for: timeout + .seconds(3))
+                        FileHandle.standardError.write(Data("error: shutdown did not finish within --shutdown-timeout; exiting without leaving the group cleanly\n".utf8))
+                        exit(1)
+                    }
                 } else {
                     logger.warning("\(signal) again: exiting now without draining")
                     exit(128 + signal.rawValue)

@@ -102,7 +102,14 @@ public final class ScoringService: Service, Sendable {
                         self.boundMetricsPort.withLock { $0 = port }
                         logger.info("metrics on http://\(self.configuration.metricsHost):\(port)/metrics")
                     })
-                group.addTask { try await server.run() }
+                let address = "\(configuration.metricsHost):\(port)"
+                group.addTask {
+                    do {
+                        try await server.run()
+                    } catch {
+                        throw ScoringError(.metricsServerFailed, "cannot serve metrics on \(address): \(error)")
+                    }
+                }
             }
             let reloader = ModelReloader(
                 path: configuration.modelPath, watchInterval: configuration.watchModelInterval,

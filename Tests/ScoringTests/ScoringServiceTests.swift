@@ -161,6 +161,30 @@ struct ScoringServiceTests {
         }
     }
 
+    @Test func consumptionPausesWhileOutputsCannotBeDeliveredAndNothingIsLost() async throws {
+        // Input on broker 1, outputs on broker 2: with broker 2 down the service can still read
+        // but not deliver, so only backpressure keeps it from buffering the whole backlog.
+        let cluster = try TestCluster(inputPartitions: 1, brokers: 2)
+        try await withService(cluster, maxBatch: 100, maxInFlight: 500) { service in
+            try await cluster.produce(TestEvents.valid(10, prefix: "warmup"))
+            _ = try await cluster.readOutputs(atLeast: 10, timeout: .seconds(30))
+
+            try cluster.cluster.setBrokerDown(2)
+            let backlog = TestEvents.valid(5_000, prefix: "backlog")
+            try await cluster.produce(backlog)
+            #expect(await eventually { service.stats().inFlight >= 500 })
+            try await Task.sleep(for: .seconds(2))
+            let stalled = service.stats()
+            #expect(stalled.eventsIn - 10 <= 500 + 100, "read \(stalled.eventsIn - 10) events while none could be delivered")
+            #expect(stalled.predictionsOut == 10)
+
+            try cluster.cluster.setBrokerUp(2)
+            let outputs = try await cluster.readOutputs(atLeast: 5_010, timeout: .seconds(90))
+            #expect(Set(outputs.map(\.source)).count == 5_010)
+            #expect(service.stats().eventsIn == 5_010)
+        }
+    }
+
     @Test func consumerLagComesFromLibrdkafkaStatistics() async throws {
         let cluster = try TestCluster(inputPartitions: 2)
         try await cluster.produce(TestEvents.valid(200))
@@ -192,7 +216,7 @@ struct ScoringServiceTests {
     /// checks that it stopped cleanly.
     func withService<Result: Sendable>(
         _ cluster: TestCluster, group: String = "scorer", metricsPort: Int? = nil, maxBatch: Int = 200,
-        modelPath: String = bundlePath, watchInterval: Duration? = nil,
+        maxInFlight: Int = 50_000, modelPath: String = bundlePath, watchInterval: Duration? = nil,
         _ body: @Sendable (ScoringService) async throws -> Result
     ) async throws -> Result {
         var configuration = ScoringConfiguration(kafka: cluster.config)
@@ -203,6 +227,7 @@ struct ScoringServiceTests {
         configuration.metricsHost = "127.0.0.1"
         configuration.reloadOnSIGHUP = false
         configuration.maxBatch = maxBatch
+        configuration.maxInFlight = maxInFlight
         configuration.shutdownTimeout = .seconds(20)
         var logger = Logger(label: "test-scorer")
         logger.logLevel = .notice

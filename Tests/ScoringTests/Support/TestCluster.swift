@@ -14,12 +14,18 @@ final class TestCluster: Sendable {
     static let output = "predictions"
     static let deadLetters = "impressions.dlq"
 
-    init(inputPartitions: Int = 4) throws {
-        cluster = try DevelopmentCluster(brokers: 1)
+    /// - Parameter outputBroker: with 2 brokers, the output topics' leader (the input's is broker 1).
+    init(inputPartitions: Int = 4, brokers: Int = 1) throws {
+        cluster = try DevelopmentCluster(brokers: brokers)
         self.inputPartitions = inputPartitions
         try cluster.createTopic(Self.input, partitions: inputPartitions)
         try cluster.createTopic(Self.output, partitions: 2)
         try cluster.createTopic(Self.deadLetters, partitions: 1)
+        if brokers > 1 {
+            for partition in 0..<inputPartitions { try cluster.setLeader(topic: Self.input, partition: partition, broker: 1) }
+            for partition in 0..<2 { try cluster.setLeader(topic: Self.output, partition: partition, broker: 2) }
+            try cluster.setLeader(topic: Self.deadLetters, partition: 0, broker: 2)
+        }
     }
 
     var bootstrapServers: String { cluster.bootstrapServers }

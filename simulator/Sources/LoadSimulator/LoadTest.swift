@@ -213,7 +213,7 @@ public final class LoadTest: Sendable {
         var stepIndex = 0
         var stepStartPending = 0
         var stepLatency = LatencyRecorder()
-        var stepSent = 0
+        var stepSentPerSecond: [Int] = []
         var stepSeconds = 0
         var sendingEnded = false
         var drainStarted: UInt64?
@@ -262,11 +262,13 @@ public final class LoadTest: Sendable {
                 if stopRequested.withLock({ $0 }) { replayer.stop() }
                 if !rampRates.isEmpty, let ramp = settings.ramp {
                     stepLatency.add(interval)
-                    stepSent += sent
+                    stepSentPerSecond.append(sent)
                     stepSeconds += 1
                     if stepSeconds == rampStepSeconds {
                         let rate = rampRates[stepIndex]
-                        let achieved = Double(stepSent) / Double(stepSeconds)
+                        // The rate changed a few ms into a later step's first second: judge the rest.
+                        let judged = stepIndex > 0 ? stepSentPerSecond.dropFirst() : stepSentPerSecond[...]
+                        let achieved = Double(judged.reduce(0, +)) / Double(judged.count)
                         let growth = snapshot.counts.pending - stepStartPending
                         let latency = stepLatency.summary()
                         var verdict = "sustainable"
@@ -294,7 +296,7 @@ public final class LoadTest: Sendable {
                         } else {
                             replayer.setRate(rampRates[stepIndex])
                             stepLatency.reset()
-                            stepSent = 0
+                            stepSentPerSecond = []
                             stepSeconds = 0
                             stepStartPending = snapshot.counts.pending
                         }

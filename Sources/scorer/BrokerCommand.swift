@@ -8,6 +8,7 @@ struct BrokerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "broker",
         abstract: "Run a development Kafka cluster (librdkafka's mock brokers) in the foreground.",
+        usage: "scorer broker [--brokers <N>] [--partitions <P>] [--topic <name> ...] [--bootstrap-file <FILE>]",
         discussion: """
             Starts N Kafka-protocol brokers on 127.0.0.1 (ephemeral ports) inside this process, \
             creates the product's topics (impressions, predictions, impressions.dlq) plus any \
@@ -31,13 +32,13 @@ struct BrokerCommand: AsyncParsableCommand {
     /// The topics every product command expects.
     static let productTopics = ["impressions", "predictions", "impressions.dlq"]
 
-    @Option(name: .customLong("brokers"), help: "Number of brokers to start (1-32).")
+    @Option(name: .customLong("brokers"), help: ArgumentHelp("Number of brokers to start (1-32).", valueName: "N"))
     var brokerCount: Int = 1
 
-    @Option(help: "Partitions of each topic created.")
+    @Option(help: ArgumentHelp("Partitions of each topic created.", valueName: "P"))
     var partitions: Int = 4
 
-    @Option(name: .customLong("topic"), help: "Extra topic to create (repeatable), besides impressions, predictions and impressions.dlq.")
+    @Option(name: .customLong("topic"), help: ArgumentHelp("Extra topic to create (repeatable), besides impressions, predictions and impressions.dlq.", valueName: "name"))
     var extraTopics: [String] = []
 
     @Option(help: ArgumentHelp("Write the bootstrap address to this file (removed again on exit).", valueName: "FILE"))
@@ -46,6 +47,7 @@ struct BrokerCommand: AsyncParsableCommand {
     func validate() throws {
         guard (1...32).contains(brokerCount) else { throw ValidationError("--brokers must be 1...32, got \(brokerCount).") }
         guard (1...1000).contains(partitions) else { throw ValidationError("--partitions must be 1...1000, got \(partitions).") }
+        if let bootstrapFile, bootstrapFile.isEmpty { throw ValidationError("--bootstrap-file needs a path.") }
         if let bad = extraTopics.first(where: { !Self.isValidTopicName($0) }) {
             throw ValidationError("--topic '\(bad)' is not a valid Kafka topic name (1-249 of a-z A-Z 0-9 . _ -).")
         }

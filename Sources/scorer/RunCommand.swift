@@ -1,8 +1,157 @@
 import ArgumentParser
+import Foundation
+import KafkaOptions
+import Logging
+import Scoring
 
+/// `scorer run`: the scoring service.
 struct RunCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "run")
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Score impression events from Kafka in real time, at least once.",
+        discussion: """
+            Consumes impression events (JSON) from --input-topic in consumer group --group, \
+            scores them in micro-batches with the model bundle, and produces one prediction per \
+            event to --output-topic (key = input key; headers source.topic/partition/offset). \
+            Events that cannot be scored go untouched to --dlq-topic with an 'error' header.
+
+            Delivery is at least once: an input offset is committed only after its output, and \
+            the outputs of all earlier offsets of its partition, are acknowledged by the broker. \
+            A crash re-scores a bounded window; nothing is lost. Start more instances with the \
+            same --group to share the partitions.
+
+            Signals: SIGTERM/SIGINT stop consuming, drain, commit and leave the group (exit 0 \
+            within --shutdown-timeout); a second one exits at once. SIGHUP reloads the model \
+            bundle (a bad bundle is refused and the current model keeps serving).
+
+            HTTP on --metrics-port: /metrics (Prometheus), /healthz, /readyz.
+
+            Examples:
+            scorer run --brokers localhost:9092
+            scorer run --brokers @/tmp/scorer.bootstrap --model models/install-v1 --watch-model
+            scorer run --brokers kafka:9092 -X security.protocol=SASL_SSL --group scorer-eu --metrics-port 9464
+            """
+    )
+
+    @OptionGroup(title: "Kafka") var kafka: KafkaConnectionOptions
+
+    @Option(name: .long, help: ArgumentHelp("Topic of impression events.", valueName: "TOPIC"))
+    var inputTopic = "impressions"
+
+    @Option(name: .long, help: ArgumentHelp("Topic predictions are written to.", valueName: "TOPIC"))
+    var outputTopic = "predictions"
+
+    @Option(name: .customLong("dlq-topic"), help: ArgumentHelp("Topic unusable events are written to, untouched.", valueName: "TOPIC"))
+    var deadLetterTopic = "impressions.dlq"
+
+    @Option(name: .long, help: ArgumentHelp("Consumer group; instances in one group share partitions.", valueName: "NAME"))
+    var group = "scorer"
+
+    @Option(name: .long, help: ArgumentHelp("Model bundle folder (model.json, features.json, card.json).", valueName: "PATH"))
+    var model = "models/install-v1"
+
+    @Option(name: .long, help: ArgumentHelp("Largest micro-batch, in events.", valueName: "N"))
+    var maxBatch = 1_000
+
+    @Option(name: .long, help: ArgumentHelp("Longest a micro-batch waits for more events after its first, in milliseconds (fractions allowed).", valueName: "MS"))
+    var maxWait = 2.0
+
+    @Option(name: .long, help: ArgumentHelp("Seconds allowed for draining and committing on SIGTERM/SIGINT.", valueName: "SECONDS"))
+    var shutdownTimeout = 30.0
+
+    @Option(name: .long, help: ArgumentHelp("Consumer group session timeout in seconds: how long the group waits for a crashed instance before moving its partitions (default: librdkafka's 45).", valueName: "SECONDS"))
+    var sessionTimeout: Double?
+
+    @Option(name: .long, help: ArgumentHelp("Seconds to wait for the brokers at startup before giving up.", valueName: "SECONDS"))
+    var startupTimeout = 10.0
+
+    @Flag(name: .long, help: "Also reload the model when its bundle changes on disk (polled every --watch-interval).")
+    var watchModel = false
+
+    @Option(name: .long, help: ArgumentHelp("Seconds between checks of the bundle with --watch-model.", valueName: "SECONDS"))
+    var watchInterval = 2.0
+
+    @Option(name: .long, help: ArgumentHelp("Port of /metrics, /healthz and /readyz (0 = any free port, logged).", valueName: "PORT"))
+    var metricsPort = 9464
+
+    @Flag(name: .long, help: "Serve no HTTP endpoint.")
+    var noMetrics = false
+
+    @Option(name: .long, help: ArgumentHelp("Address the HTTP endpoint binds to.", valueName: "HOST"))
+    var metricsHost = "0.0.0.0"
+
+    @Option(name: .long, help: ArgumentHelp("Outputs awaiting broker acknowledgement above which consumption pauses.", valueName: "N"))
+    var maxInFlight = 50_000
+
+    @Option(name: .long, help: ArgumentHelp("Milliseconds between offset commits.", valueName: "MS"))
+    var commitInterval = 100
+
+    @Option(name: .long, help: ArgumentHelp("trace, debug, info, notice, warning, error or critical. Event payloads are only logged at trace.", valueName: "LEVEL"))
+    var logLevel = "info"
+
+    func validate() throws {
+        if maxWait < 0 || maxWait > 10_000 { throw ValidationError("--max-wait must be between 0 and 10000 ms (got \(maxWait)).") }
+        if shutdownTimeout <= 0 { throw ValidationError("--shutdown-timeout must be positive (got \(shutdownTimeout)).") }
+        if let sessionTimeout, sessionTimeout < 1 || sessionTimeout > 3_600 {
+            throw ValidationError("--session-timeout must be between 1 and 3600 seconds (got \(sessionTimeout)).")
+        }
+        if startupTimeout <= 0 { throw ValidationError("--startup-timeout must be positive (got \(startupTimeout)).") }
+        if watchInterval <= 0 { throw ValidationError("--watch-interval must be positive (got \(watchInterval)).") }
+        if !(1...100_000).contains(maxBatch) { throw ValidationError("--max-batch must be between 1 and 100000 (got \(maxBatch)).") }
+        if Logger.Level(rawValue: logLevel) == nil {
+            throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical (got '\(logLevel)').")
+        }
+        if !(0...65_535).contains(metricsPort) { throw ValidationError("--metrics-port must be between 0 and 65535 (got \(metricsPort)).") }
+    }
+
     func run() async throws {
-        throw ValidationError("'scorer run' is being built in this change")
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        var logger = Logger(label: "scorer")
+        logger.logLevel = level
+
+        let configuration: ScoringConfiguration
+        do {
+            var scoring = ScoringConfiguration(
+                kafka: try kafka.makeConfig(clientID: "scorer", groupID: group, forConsumer: true))
+            scoring.inputTopic = inputTopic
+            scoring.outputTopic = outputTopic
+            scoring.deadLetterTopic = deadLetterTopic
+            scoring.group = group
+            scoring.modelPath = model
+            scoring.maxBatch = maxBatch
+            scoring.maxWaitMicros = Int((maxWait * 1_000).rounded())
+            scoring.shutdownTimeout = .milliseconds(Int64((shutdownTimeout * 1_000).rounded()))
+            scoring.watchModelInterval = watchModel ? .milliseconds(Int64((watchInterval * 1_000).rounded())) : nil
+            scoring.metricsPort = noMetrics ? nil : metricsPort
+            scoring.metricsHost = metricsHost
+            scoring.maxInFlight = max(maxInFlight, maxBatch)
+            scoring.commitIntervalMs = commitInterval
+            scoring.startupTimeoutMs = Int((startupTimeout * 1_000).rounded())
+            if let sessionTimeout { scoring.kafka.sessionTimeoutMs = Int((sessionTimeout * 1_000).rounded()) }
+            configuration = scoring
+        } catch let error as ValidationError {
+            throw error
+        } catch {
+            // A bad -X property: one line naming it.
+            throw fail("invalid Kafka configuration: \(error)")
+        }
+
+        do {
+            try await ScoringService.runUntilSignalled(configuration: configuration, logger: logger)
+        } catch let error as ScoringError {
+            throw fail(error.description)
+        }
+    }
+
+    /// Prints `error: <line>` and returns the exit code to throw.
+    private func fail(_ line: String) -> ExitCode {
+        FileHandle.standardError.write(Data("error: \(line)\n".utf8))
+        return ExitCode(1)
     }
 }
+

@@ -97,6 +97,57 @@ struct ConsumerGroupTests {
         }
     }
 
+    @Test("The revoke handler runs while the partitions are still assigned; commits never go backwards or get lost")
+    func revokeHandlerRunsBeforePartitionsGo() async throws {
+        try await KafkaThread.run {
+            let cluster = try DevelopmentCluster(brokers: 1)
+            let topic = uniqueName("revoke")
+            try cluster.createTopic(topic, partitions: 2)
+            let producer = try KafkaProducer(config: testProducerConfig(cluster))
+            for partition in 0..<2 { _ = try produceNumbered(producer, topic: topic, range: 0..<10, partition: partition) }
+            let group = uniqueName("g")
+
+            // The handler tries to commit "finished work" (offset 5 of every revoked partition)
+            // and records whether the partitions were still assigned while it ran.
+            let firstMember = LockedBox<KafkaConsumer?>(nil)
+            let stillAssignedDuringRevoke = LockedBox<[Bool]>([])
+            let revokeCommit = LockedBox<Result<Void, KafkaError>?>(nil)
+            let first = try KafkaConsumer(config: testConsumerConfig(cluster, group: group), rebalanceHandler: { event in
+                guard event.kind == .revoked, let consumer = firstMember.value else { return }
+                let assigned = Set((try? consumer.assignment()) ?? [])
+                stillAssignedDuringRevoke.update { $0.append(Set(event.partitions).isSubset(of: assigned)) }
+                let offsets = event.partitions.map { TopicPartitionOffset(topic: $0.topic, partition: $0.partition, offset: 5) }
+                let result = Result { () throws(KafkaError) in try consumer.commit(offsets) }
+                revokeCommit.update { if $0 == nil { $0 = result } }
+            })
+            firstMember.update { $0 = first }
+            defer { firstMember.update { $0 = nil } }
+            try first.subscribe(topics: [topic])
+            #expect(try consume(first, count: 20).count == 20)
+            try first.commit((0..<2).map { TopicPartitionOffset(topic: topic, partition: $0, offset: 3) })
+
+            let second = try KafkaConsumer(config: testConsumerConfig(cluster, group: group))
+            try second.subscribe(topics: [topic])
+            let rebalanced = try pollAll([first, second], seconds: 30) { !stillAssignedDuringRevoke.value.isEmpty }
+            #expect(rebalanced)
+            #expect(stillAssignedDuringRevoke.value.allSatisfy { $0 })
+
+            // Real brokers accept a commit while a rebalance is being prepared; librdkafka's mock
+            // cluster refuses it (REBALANCE_IN_PROGRESS). Either way the committed position is
+            // the last accepted one, so the next owner re-reads from there and loses nothing.
+            let admin = try KafkaAdmin(config: KafkaConfig.developmentCluster(bootstrapServers: cluster.bootstrapServers))
+            let committed = try admin.lag(group: group, topic: topic, timeoutMs: 10_000).map(\.committed)
+            switch try #require(revokeCommit.value) {
+            case .success: #expect(committed == [5, 5])
+            case .failure(let error):
+                #expect(error.code == .offsetCommitFailed && error.isRetriable, "\(error)")
+                #expect(committed == [3, 3])
+            }
+            try second.close()
+            try first.close()
+        }
+    }
+
     @Test("Lag per partition equals produced minus committed, read without joining the group")
     func lagIsProducedMinusCommitted() async throws {
         try await KafkaThread.run {

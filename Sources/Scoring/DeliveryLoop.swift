@@ -1,0 +1,78 @@
+import Foundation
+import Kafka
+import Logging
+
+/// Drains the producer's delivery reports on a thread of its own and acknowledges them in the
+/// ``OffsetTracker``, recording output counts and end-to-end latency.
+///
+/// Runs until the consuming thread has finished and nothing is in flight, or the drain deadline
+/// passes. A failed delivery (after the idempotent producer's own retries) marks the partition's
+/// ledger as failed and stops the service: the event's offset is never committed, so a restart
+/// re-scores it.
+struct DeliveryLoop {
+    let producer: KafkaProducer
+    let tracker: OffsetTracker
+    let metrics: ScoringMetrics
+    let control: PipelineControl
+    let logger: Logger
+
+    func run() {
+        var latencies: [UInt64] = []
+        latencies.reserveCapacity(10_000)
+        while true {
+            let reports = producer.pollDeliveries(max: 10_000, timeoutMs: 20)
+            if reports.isEmpty {
+                if control.consumingFinished.load(ordering: .acquiring) {
+                    if producer.outstandingCount == 0 || control.drainTimeRemaining <= 0 { return }
+                }
+                continue
+            }
+            let nowMs = Int64(Date().timeIntervalSince1970 * 1000)
+            var predictions = 0
+            var deadLetterCount = 0
+            latencies.removeAll(keepingCapacity: true)
+            for report in reports {
+                if let error = report.error {
+                    if tracker.acknowledge(report.opaque, failure: error.description) == nil,
+                       !control.deliveryFailed.load(ordering: .relaxed) {
+                        logger.error("output delivery failed; stopping without committing past it: \(error)")
+                    }
+                    control.deliveryFailed.store(true, ordering: .relaxed)
+                    continue
+                }
+                guard let acknowledged = tracker.acknowledge(report.opaque) else { continue }
+                switch acknowledged.kind {
+                case .prediction:
+                    predictions += 1
+                    latencies.append(UInt64(max(0, nowMs - acknowledged.eventTimestampMs)) * 1_000)
+                case .deadLetter:
+                    deadLetterCount += 1
+                }
+            }
+            metrics.recordAcknowledged(predictions: predictions, deadLetters: deadLetterCount, latenciesMicros: latencies)
+        }
+    }
+}
+
+/// Reads per-partition consumer lag out of librdkafka's statistics JSON.
+///
+/// librdkafka reports `topics.<topic>.partitions.<n>.consumer_lag` for the partitions it fetches
+/// (-1 where unknown, and for the internal partition "-1"), which is what the gauge shows.
+enum ConsumerStatistics {
+    static func lag(fromStatistics json: String) -> [SourcePartition: Int64] {
+        guard let data = json.data(using: .utf8),
+              let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let topics = root["topics"] as? [String: Any] else { return [:] }
+        var lag: [SourcePartition: Int64] = [:]
+        for (topic, value) in topics {
+            guard let partitions = (value as? [String: Any])?["partitions"] as? [String: Any] else { continue }
+            for (key, entry) in partitions {
+                guard let partition = Int(key), partition >= 0,
+                      let fields = entry as? [String: Any],
+                      let value = (fields["consumer_lag"] as? NSNumber)?.int64Value, value >= 0 else { continue }
+                lag[SourcePartition(topic: topic, partition: partition)] = value
+            }
+        }
+        return lag
+    }
+}

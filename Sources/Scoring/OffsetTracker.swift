@@ -1,0 +1,283 @@
+import Synchronization
+
+/// One input partition, named the way the service's logs and metrics name it.
+public struct SourcePartition: Hashable, Sendable, Comparable, CustomStringConvertible {
+    /// The input topic.
+    public var topic: String
+    /// The partition number within `topic`.
+    public var partition: Int
+
+    public init(topic: String, partition: Int) {
+        self.topic = topic
+        self.partition = partition
+    }
+
+    public var description: String { "\(topic)[\(partition)]" }
+
+    public static func < (lhs: SourcePartition, rhs: SourcePartition) -> Bool {
+        (lhs.topic, lhs.partition) < (rhs.topic, rhs.partition)
+    }
+}
+
+/// What was produced for an input record: a prediction or a dead letter.
+enum OutputKind: UInt8, Sendable {
+    case prediction
+    case deadLetter
+}
+
+/// Tracks every input record from the moment its output is produced until the broker
+/// acknowledges that output, and says which input offsets are safe to commit.
+///
+/// The at-least-once rule: the commit position of a partition only moves past an input offset
+/// once the output of that record *and of every record consumed before it from the same
+/// partition* has been acknowledged. Records are tracked per partition in consumption order; an
+/// acknowledgement marks its entry, and the contiguous acknowledged prefix is retired, moving the
+/// commit position to `offset + 1` of the last retired entry.
+///
+/// Each tracked record gets a `UInt64` token to pass as the producer's opaque value: the upper
+/// 24 bits name the partition's *ledger* (a fresh one for every assignment, so late
+/// acknowledgements from a previous assignment are recognised and ignored), the lower 40 bits its
+/// sequence number within the ledger.
+///
+/// Thread safety: all state sits behind one mutex; `track` is called by the consuming thread and
+/// `acknowledge` by the delivery thread. Every operation is O(1) amortised except the per-partition
+/// listings, which are O(partitions).
+final class OffsetTracker: Sendable {
+    /// The result of acknowledging one token.
+    struct Acknowledged: Sendable {
+        var partition: SourcePartition
+        var offset: Int64
+        /// The input message's timestamp (ms since epoch), for end-to-end latency.
+        var eventTimestampMs: Int64
+        var kind: OutputKind
+    }
+
+    /// A delivery that failed for good: the ledger stops committing at this record.
+    struct Failure: Sendable, Equatable {
+        var partition: SourcePartition
+        var offset: Int64
+        var reason: String
+    }
+
+    private struct Entry {
+        var offset: Int64
+        var timestampMs: Int64
+        var kind: OutputKind
+        var acknowledged: Bool
+    }
+
+    private struct Ledger {
+        let id: UInt32
+        let partition: SourcePartition
+        /// Live window: `entries[head...]`, in consumption order.
+        var entries: [Entry] = []
+        var head = 0
+        /// Sequence number of `entries[head]`.
+        var headSequence: UInt64 = 0
+        /// Next offset to commit (last retired offset + 1); nil until something is retired.
+        var commitPosition: Int64?
+        /// The position last handed out for committing.
+        var committedPosition: Int64?
+        /// Set when a delivery failed; nothing at or after it is retired.
+        var failed = false
+
+        var inFlight: Int { entries.count - head }
+
+        enum AcknowledgeOutcome {
+            case acknowledged(SourcePartition, Entry)
+            case failed(SourcePartition, Entry)
+            case ignored
+        }
+
+        /// Appends an entry and returns its token.
+        mutating func append(_ entry: Entry) -> UInt64 {
+            let sequence = headSequence + UInt64(entries.count - head)
+            entries.append(entry)
+            return UInt64(id) << OffsetTracker.sequenceBits | (sequence & OffsetTracker.sequenceMask)
+        }
+
+        mutating func acknowledge(sequence: UInt64, failed failedDelivery: Bool) -> AcknowledgeOutcome {
+            guard sequence >= headSequence else { return .ignored }
+            let index = head + Int(sequence - headSequence)
+            guard index < entries.count, !entries[index].acknowledged else { return .ignored }
+            if failedDelivery {
+                // Only the first failure of a ledger is reported; the ledger stops retiring.
+                if failed { return .ignored }
+                failed = true
+                return .failed(partition, entries[index])
+            }
+            entries[index].acknowledged = true
+            let entry = entries[index]
+            retirePrefix()
+            return .acknowledged(partition, entry)
+        }
+
+        mutating func retirePrefix() {
+            guard !failed else { return }
+            var retired: Int64?
+            while head < entries.count, entries[head].acknowledged {
+                retired = entries[head].offset
+                head += 1
+                headSequence += 1
+            }
+            if let retired {
+                let next = retired + 1
+                if commitPosition.map({ next > $0 }) ?? true { commitPosition = next }
+            }
+            // Reclaim the retired prefix once it dominates the buffer (amortised O(1)).
+            if head >= 4096 && head * 2 >= entries.count {
+                entries.removeFirst(head)
+                head = 0
+            }
+        }
+    }
+
+    private struct State {
+        var ledgers: [UInt32: Ledger] = [:]
+        var ledgerOfPartition: [SourcePartition: UInt32] = [:]
+        var nextLedgerID: UInt32 = 1
+        var inFlight = 0
+        var failures: [Failure] = []
+    }
+
+    static let sequenceBits: UInt64 = 40
+    static let sequenceMask: UInt64 = (1 << sequenceBits) - 1
+    static let ledgerIDLimit: UInt32 = 1 << 24
+
+    private let state = Mutex(State())
+
+    init() {}
+
+    // MARK: - Assignment
+
+    /// Starts tracking `partitions` with fresh ledgers (called when they are assigned).
+    ///
+    /// A partition that is already tracked keeps its ledger.
+    func assign(_ partitions: some Sequence<SourcePartition>) {
+        state.withLock { state in
+            for partition in partitions where state.ledgerOfPartition[partition] == nil {
+                Self.openLedger(for: partition, in: &state)
+            }
+        }
+    }
+
+    /// Stops tracking `partitions` (called once their revocation has been handled).
+    ///
+    /// Acknowledgements still arriving for them are ignored afterwards.
+    func remove(_ partitions: some Sequence<SourcePartition>) {
+        state.withLock { state in
+            for partition in partitions {
+                guard let id = state.ledgerOfPartition.removeValue(forKey: partition),
+                      let ledger = state.ledgers.removeValue(forKey: id) else { continue }
+                state.inFlight -= ledger.inFlight
+            }
+        }
+    }
+
+    /// Whether `partition` is currently tracked (assigned to this consumer).
+    func isTracked(_ partition: SourcePartition) -> Bool {
+        state.withLock { $0.ledgerOfPartition[partition] != nil }
+    }
+
+    /// The partitions currently tracked, sorted.
+    var trackedPartitions: [SourcePartition] {
+        state.withLock { $0.ledgerOfPartition.keys.sorted() }
+    }
+
+    // MARK: - Tracking and acknowledging
+
+    /// Records that the output for input `offset` of `partition` is about to be produced and
+    /// returns the token to give the producer as the message's opaque value.
+    ///
+    /// - Important: Call in consumption order per partition and *before* producing, so the
+    ///   acknowledgement cannot overtake the entry. An untracked partition gets a ledger.
+    func track(_ partition: SourcePartition, offset: Int64, timestampMs: Int64, kind: OutputKind) -> UInt64 {
+        state.withLock { state in
+            let id = state.ledgerOfPartition[partition] ?? Self.openLedger(for: partition, in: &state)
+            state.inFlight += 1
+            return state.ledgers[id]!.append(Entry(offset: offset, timestampMs: timestampMs, kind: kind, acknowledged: false))
+        }
+    }
+
+    /// Marks the output behind `token` as acknowledged by the broker (or failed, with `failure`).
+    ///
+    /// - Returns: what was acknowledged, or nil for a token of a ledger that no longer exists
+    ///   (its partition was revoked meanwhile) or that was already acknowledged.
+    func acknowledge(_ token: UInt64, failure: String? = nil) -> Acknowledged? {
+        let id = UInt32(truncatingIfNeeded: token >> Self.sequenceBits)
+        let sequence = token & Self.sequenceMask
+        return state.withLock { state -> Acknowledged? in
+            // Mutated in place through the dictionary (no copy of the entries buffer).
+            guard let outcome = state.ledgers[id]?.acknowledge(sequence: sequence, failed: failure != nil) else { return nil }
+            switch outcome {
+            case .acknowledged(let partition, let entry):
+                state.inFlight -= 1
+                return Acknowledged(partition: partition, offset: entry.offset, eventTimestampMs: entry.timestampMs, kind: entry.kind)
+            case .failed(let partition, let entry):
+                state.failures.append(Failure(partition: partition, offset: entry.offset, reason: failure ?? ""))
+                return nil
+            case .ignored:
+                return nil
+            }
+        }
+    }
+
+    // MARK: - Committing
+
+    /// Commit positions that moved since the last call, and marks them as handed out.
+    ///
+    /// Each position is the next offset to read: every input before it has its output acknowledged.
+    func takeCommitPositions() -> [(SourcePartition, Int64)] {
+        state.withLock { state in
+            var positions: [(SourcePartition, Int64)] = []
+            for (id, ledger) in state.ledgers {
+                guard let position = ledger.commitPosition, position != ledger.committedPosition else { continue }
+                positions.append((ledger.partition, position))
+                state.ledgers[id]!.committedPosition = position
+            }
+            return positions
+        }
+    }
+
+    /// The current commit position of each of `partitions` that has one, whether or not it was
+    /// handed out before (for the synchronous commit on revocation and shutdown).
+    func commitPositions(of partitions: [SourcePartition]) -> [(SourcePartition, Int64)] {
+        state.withLock { state in
+            partitions.compactMap { partition in
+                guard let id = state.ledgerOfPartition[partition],
+                      let position = state.ledgers[id]?.commitPosition else { return nil }
+                state.ledgers[id]!.committedPosition = position
+                return (partition, position)
+            }
+        }
+    }
+
+    // MARK: - Inspection
+
+    /// Outputs produced and not yet acknowledged, over all partitions.
+    var inFlight: Int { state.withLock { $0.inFlight } }
+
+    /// Outputs produced and not yet acknowledged for `partitions`.
+    func inFlight(in partitions: [SourcePartition]) -> Int {
+        state.withLock { state in
+            partitions.reduce(0) { sum, partition in
+                guard let id = state.ledgerOfPartition[partition], let ledger = state.ledgers[id] else { return sum }
+                return sum + (ledger.failed ? 0 : ledger.inFlight)
+            }
+        }
+    }
+
+    /// Failed deliveries so far (each ledger reports its first failure only).
+    var failures: [Failure] { state.withLock { $0.failures } }
+
+    // MARK: - Internals
+
+    @discardableResult
+    private static func openLedger(for partition: SourcePartition, in state: inout State) -> UInt32 {
+        let id = state.nextLedgerID
+        state.nextLedgerID = id + 1 < ledgerIDLimit ? id + 1 : 1
+        state.ledgers[id] = Ledger(id: id, partition: partition)
+        state.ledgerOfPartition[partition] = id
+        return id
+    }
+}

@@ -1,0 +1,28 @@
+import Dispatch
+import Synchronization
+
+/// Flags shared between the service's async side and its Kafka threads.
+final class PipelineControl: Sendable {
+    /// Set once graceful shutdown starts: stop consuming, drain, commit, leave.
+    let stopRequested = Atomic<Bool>(false)
+    /// Monotonic nanoseconds by which the drain must be over (valid once `stopRequested`).
+    let drainDeadlineNanos = Atomic<UInt64>(UInt64.max)
+    /// Set by the delivery thread when a delivery failed for good.
+    let deliveryFailed = Atomic<Bool>(false)
+    /// Set when the consuming thread has finished (the delivery thread may then stop).
+    let consumingFinished = Atomic<Bool>(false)
+    /// Whether the pipeline is consuming with a model and an assignment (for /readyz).
+    let ready = Atomic<Bool>(false)
+
+    func requestStop(within timeout: Duration) {
+        let nanos = UInt64(timeout.components.seconds) * 1_000_000_000 + UInt64(timeout.components.attoseconds / 1_000_000_000)
+        drainDeadlineNanos.store(DispatchTime.now().uptimeNanoseconds &+ nanos, ordering: .relaxed)
+        stopRequested.store(true, ordering: .releasing)
+    }
+
+    var isStopRequested: Bool { stopRequested.load(ordering: .acquiring) }
+
+    var drainTimeRemaining: Int64 {
+        Int64(bitPattern: drainDeadlineNanos.load(ordering: .relaxed) &- DispatchTime.now().uptimeNanoseconds)
+    }
+}

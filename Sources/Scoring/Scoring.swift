@@ -1,2 +1,0 @@
-/// Namespace of the `Scoring` library (see DESIGN.md for its job).
-public enum ScoringLibrary {}

@@ -1,0 +1,101 @@
+public import Kafka
+
+/// Everything `scorer run` can be told: where to read and write, how to batch, the model, and the
+/// operational knobs. Embedders (`scorer demo`, tests) fill one in and hand it to
+/// ``ScoringService``.
+public struct ScoringConfiguration: Sendable {
+    /// Connection and client settings shared by the service's consumer and producer (brokers,
+    /// `-X` pass-through properties). The service sets what at-least-once needs on top: group id,
+    /// manual offset commits, idempotent producer with `acks=all`.
+    public var kafka: KafkaConfig
+    /// Topic of impression events.
+    public var inputTopic = "impressions"
+    /// Topic predictions are produced to.
+    public var outputTopic = "predictions"
+    /// Topic unusable events are produced to, untouched, with an `error` header.
+    public var deadLetterTopic = "impressions.dlq"
+    /// Consumer group: instances in the same group share the input partitions.
+    public var group = "scorer"
+    /// The model bundle folder (`model.json`, `features.json`, `card.json`).
+    public var modelPath = "models/install-v1"
+    /// Largest micro-batch, in events.
+    public var maxBatch = 1_000
+    /// Longest a micro-batch waits for more events after its first one, in microseconds.
+    public var maxWaitMicros = 2_000
+    /// Graceful shutdown budget: drain, commit and leave the group within this time.
+    public var shutdownTimeout: Duration = .seconds(30)
+    /// Poll the bundle for changes this often and reload it; nil = reload on SIGHUP only.
+    public var watchModelInterval: Duration?
+    /// Whether SIGHUP reloads the model (turn off when the embedding process uses SIGHUP).
+    public var reloadOnSIGHUP = true
+    /// Port of the HTTP endpoint with `/metrics`, `/healthz`, `/readyz`; 0 picks a free port;
+    /// nil serves no HTTP at all.
+    public var metricsPort: Int? = 9464
+    /// Address the HTTP endpoint binds to.
+    public var metricsHost = "0.0.0.0"
+    /// How often acknowledged positions are committed (asynchronously), in milliseconds.
+    public var commitIntervalMs = 100
+    /// Outputs awaiting acknowledgement above which consumption pauses (backpressure).
+    public var maxInFlight = 50_000
+    /// How long the consumer blocks in one poll while idle, in milliseconds.
+    public var idlePollMs = 100
+    /// Longest a revocation waits for the revoked partitions' outputs to be acknowledged.
+    public var revocationTimeoutMs = 10_000
+    /// How long the startup checks wait for the brokers, in milliseconds.
+    public var startupTimeoutMs = 10_000
+    /// How often librdkafka reports statistics (consumer lag), in milliseconds.
+    public var statisticsIntervalMs = 1_000
+
+    /// A configuration with the defaults of `scorer run` for the given Kafka settings.
+    public init(kafka: KafkaConfig) {
+        self.kafka = kafka
+    }
+
+    /// Checks the options that do not need a broker; throws a one-line ``ScoringError``.
+    public func validate() throws(ScoringError) {
+        func require(_ condition: Bool, _ message: String) throws(ScoringError) {
+            if !condition { throw ScoringError.invalidConfiguration(message) }
+        }
+        try require(!inputTopic.isEmpty && !outputTopic.isEmpty && !deadLetterTopic.isEmpty, "topic names must not be empty")
+        try require(inputTopic != outputTopic && inputTopic != deadLetterTopic, "the input topic must differ from the output and dead-letter topics (the service would consume its own output)")
+        try require(!group.isEmpty, "--group must not be empty")
+        try require((1...100_000).contains(maxBatch), "--max-batch must be between 1 and 100000 (got \(maxBatch))")
+        try require((0...10_000_000).contains(maxWaitMicros), "--max-wait must be between 0 and 10000 ms")
+        try require(shutdownTimeout > .zero, "--shutdown-timeout must be positive")
+        try require(metricsPort.map { (0...65_535).contains($0) } ?? true, "--metrics-port must be between 0 and 65535")
+        try require(maxInFlight >= maxBatch, "--max-in-flight must be at least --max-batch")
+        try require(commitIntervalMs > 0, "the commit interval must be positive")
+        if let watchModelInterval { try require(watchModelInterval > .zero, "--watch-interval must be positive") }
+        try require(kafka.properties["group.id"] == nil, "set the consumer group with --group, not -X group.id")
+        for property in Self.managedProperties where kafka.properties[property] != nil {
+            throw ScoringError.invalidKafkaConfiguration(
+                "-X \(property) is managed by the service for at-least-once delivery (manual commits, idempotent producer, acks=all); remove it")
+        }
+    }
+
+    /// librdkafka properties the service sets itself and does not let `-X` override.
+    static let managedProperties = [
+        "enable.auto.commit", "enable.auto.offset.store", "enable.idempotence", "acks", "request.required.acks",
+    ]
+
+    /// The consumer's settings: group, manual commits, statistics for lag.
+    var consumerConfig: KafkaConfig {
+        var config = kafka
+        config.groupID = group
+        config.autoCommit = false
+        config.autoOffsetStore = false
+        if config.autoOffsetReset == nil { config.autoOffsetReset = .earliest }
+        config.statisticsIntervalMs = statisticsIntervalMs
+        return config
+    }
+
+    /// The producer's settings: idempotent, acknowledged by all in-sync replicas.
+    var producerConfig: KafkaConfig {
+        var config = kafka
+        config.groupID = nil
+        config.idempotence = true
+        config.acks = .all
+        if config.lingerMs == nil { config.lingerMs = 1 }
+        return config
+    }
+}

@@ -1,0 +1,368 @@
+import Features
+import Foundation
+import Kafka
+import Logging
+import Synchronization
+
+/// Forwards the consumer's rebalance events to the pipeline.
+///
+/// `@unchecked Sendable` is safe here: `pipeline` is set once, before the first `poll`, and the
+/// consumer calls the rebalance handler only inside `poll`/`close`, which only the pipeline's own
+/// thread calls, so the pipeline is never touched from another thread through this box.
+final class RebalanceForwarder: @unchecked Sendable {
+    weak var pipeline: ScoringPipeline?
+
+    func handle(_ event: RebalanceEvent) {
+        pipeline?.handleRebalance(event)
+    }
+}
+
+/// The scoring loop: consume, micro-batch, featurize, score, produce, commit.
+///
+/// Confined to one dedicated thread (everything here runs on it, including the rebalance handler,
+/// which the consumer calls inside `poll`). Deliveries are acknowledged on a second thread (see
+/// ``DeliveryLoop``) into the shared ``OffsetTracker``; this thread turns the tracker's commit
+/// positions into asynchronous commits. Scoring batch N+1 therefore overlaps the delivery of
+/// batch N, and nothing waits for the broker between batches.
+///
+/// `@unchecked Sendable` is safe: the service creates the pipeline and hands it to its dedicated
+/// thread without touching it again; every method runs on that thread (the rebalance forwarder
+/// only calls it from inside `poll`/`close`, which that thread makes).
+final class ScoringPipeline: @unchecked Sendable {
+    let configuration: ScoringConfiguration
+    let consumer: KafkaConsumer
+    let producer: KafkaProducer
+    let tracker: OffsetTracker
+    let metrics: ScoringMetrics
+    let slot: ModelSlot<ScoringModel>
+    let control: PipelineControl
+    let logger: Logger
+
+    private var runtime: ModelRuntime
+    /// Partitions assigned to this member (events from others are dropped: their new owner
+    /// consumes them from the committed position).
+    private var assigned: Set<TopicPartition> = []
+    private var paused = false
+    /// Per partition revoked from this member: everything below this offset has its output
+    /// acknowledged. If the partition comes back, events below it are skipped instead of scored
+    /// again, even when the commit during revocation was refused (the development cluster
+    /// refuses commits while a rebalance is in progress; real brokers accept them).
+    private var acknowledgedFloor: [TopicPartition: Int64] = [:]
+    /// The micro-batch being gathered: one consumer batch per poll.
+    private var gathered: [KafkaMessageBatch] = []
+    private var gatheredCount = 0
+    private var spareBatches: [KafkaMessageBatch] = []
+    private var lastCommitNanos: UInt64 = 0
+    private var headerBytes: [String: [UInt8]] = [:]
+    private var partitionHeaderBytes: [Int: [UInt8]] = [:]
+
+    init(
+        configuration: ScoringConfiguration, consumer: KafkaConsumer, producer: KafkaProducer,
+        tracker: OffsetTracker, metrics: ScoringMetrics, model: ScoringModel, slot: ModelSlot<ScoringModel>,
+        control: PipelineControl, logger: Logger
+    ) {
+        self.configuration = configuration
+        self.consumer = consumer
+        self.producer = producer
+        self.tracker = tracker
+        self.metrics = metrics
+        self.slot = slot
+        self.control = control
+        self.logger = logger
+        self.runtime = ModelRuntime(model: model, maxBatch: configuration.maxBatch)
+    }
+
+    // MARK: - Main loop
+
+    /// Runs until a stop is requested (then drains and leaves the group) or a fatal error.
+    func run() throws {
+        try consumer.subscribe(topics: [configuration.inputTopic])
+        logger.info("consuming", metadata: [
+            "topic": "\(configuration.inputTopic)", "group": "\(configuration.group)",
+            "model": "\(runtime.model.name)",
+        ])
+        var failure: (any Error)?
+        do {
+            while !control.isStopRequested {
+                if control.deliveryFailed.load(ordering: .relaxed) { break }
+                swapModelIfOffered()
+                try applyBackpressure()
+                try gatherBatch()
+                if gatheredCount > 0 { try scoreAndProduceGathered() }
+                try commitIfDue(force: false)
+                metrics.recordProducerQueue(depth: producer.outstandingCount, inFlight: tracker.inFlight)
+            }
+        } catch {
+            failure = error
+        }
+        control.ready.store(false, ordering: .relaxed)
+        metrics.recordReady(false)
+        // Whatever was gathered is scored and produced (unless the failure was ours to produce).
+        if failure == nil, gatheredCount > 0 { try? scoreAndProduceGathered() }
+        let drained = waitForAcknowledgements(of: nil, until: control.isStopRequested ? control.drainTimeRemaining : 5_000_000_000)
+        commitAll(reason: "shutdown")
+        do {
+            try consumer.close()  // revokes (the handler commits again, harmlessly) and leaves the group
+        } catch {
+            logger.warning("leaving the consumer group failed: \(error)")
+        }
+        if let deliveryFailure = tracker.failures.first {
+            throw ScoringError(.deliveryFailed, "output for \(deliveryFailure.partition)@\(deliveryFailure.offset) was not delivered: \(deliveryFailure.reason); its offset and later ones stay uncommitted")
+        }
+        if let failure { throw failure }
+        if !drained {
+            throw ScoringError(.shutdownTimedOut, "shutdown timeout reached with \(tracker.inFlight) outputs unacknowledged; their events will be re-scored after a restart")
+        }
+    }
+
+    // MARK: - Batching
+
+    /// Polls until `maxBatch` events are gathered or `maxWait` has passed since the first one.
+    private func gatherBatch() throws {
+        let maxBatch = configuration.maxBatch
+        var deadline: UInt64?
+        while gatheredCount < maxBatch && !control.isStopRequested {
+            let now = DispatchTime.now().uptimeNanoseconds
+            let timeoutMs: Int
+            if let deadline {
+                if now >= deadline { break }
+                timeoutMs = Int((deadline - now + 999_999) / 1_000_000)
+            } else {
+                timeoutMs = configuration.idlePollMs
+            }
+            var batch = spareBatches.popLast() ?? KafkaMessageBatch()
+            try consumer.poll(into: &batch, maxMessages: maxBatch - gatheredCount, timeoutMs: timeoutMs)
+            if batch.isEmpty {
+                spareBatches.append(batch)
+                if deadline == nil { return }  // idle: let the loop commit and check flags
+                continue
+            }
+            if deadline == nil {
+                deadline = DispatchTime.now().uptimeNanoseconds + UInt64(configuration.maxWaitMicros) * 1_000
+            }
+            gatheredCount += batch.count
+            gathered.append(batch)
+        }
+    }
+
+    // MARK: - Scoring and producing
+
+    /// Featurizes and scores everything gathered, then produces one output per event, in order.
+    private func scoreAndProduceGathered() throws {
+        let start = DispatchTime.now().uptimeNanoseconds
+        runtime.score(gathered)
+        let scoringNanos = Int64(DispatchTime.now().uptimeNanoseconds - start)
+        metrics.recordBatch(size: gatheredCount, scoringNanoseconds: scoringNanos)
+
+        let scoredAt = Int64(Date().timeIntervalSince1970 * 1000)
+        var index = 0
+        var errorIndex = 0
+        for batch in gathered {
+            for message in batch {
+                let row = runtime.rowOfMessage[index]
+                index += 1
+                var error: FeatureError?
+                if row < 0 {
+                    error = runtime.errors[errorIndex]
+                    errorIndex += 1
+                }
+                // Revoked meanwhile (librdkafka already drops messages fetched before a rebalance;
+                // this guards the rest): the new owner consumes it from the committed offset.
+                let partition = message.topicPartition
+                guard assigned.contains(partition) else { continue }
+                if !acknowledgedFloor.isEmpty, let floor = acknowledgedFloor[partition] {
+                    if message.offset < floor { continue }  // scored and acknowledged before the rebalance
+                    acknowledgedFloor[partition] = nil
+                }
+                try produceOutput(for: message, row: row, error: error, scoredAt: scoredAt)
+            }
+        }
+        if errorIndex > 0 {
+            var byReason: [String: Int] = [:]
+            for error in runtime.errors { byReason[error.code.rawValue, default: 0] += 1 }
+            for (reason, count) in byReason { metrics.recordDeadLettered(reason: reason, count: count) }
+        }
+        for var batch in gathered {
+            batch.removeAll()
+            spareBatches.append(batch)
+        }
+        gathered.removeAll(keepingCapacity: true)
+        gatheredCount = 0
+    }
+
+    private func produceOutput(for message: KafkaMessage, row: Int32, error: FeatureError?, scoredAt: Int64) throws {
+        let source = SourcePartition(topic: message.topic, partition: message.partition)
+        let timestamp = message.timestampMs
+        let token = tracker.track(source, offset: message.offset, timestampMs: timestamp ?? scoredAt, kind: error == nil ? .prediction : .deadLetter)
+        var headers = sourceHeaders(message)
+        do {
+            if let error {
+                headers.insert(KafkaHeader(name: "error", string: error.description), at: 0)
+                logger.trace("dead letter", metadata: ["source": "\(source)@\(message.offset)", "error": "\(error)"])
+                try withKey(message) { key in
+                    try withValue(message) { value in
+                        try producer.produce(
+                            topic: configuration.deadLetterTopic, keyBytes: key, valueBytes: value, headers: headers, opaque: token)
+                    }
+                }
+            } else {
+                try withKey(message) { key in
+                    try (message.value ?? []).withUnsafeBytes { event in
+                        let value = runtime.encodePrediction(event: event, row: row, scoredAt: scoredAt, eventTimestamp: timestamp)
+                        try value.withUnsafeBytes { value in
+                            try producer.produce(
+                                topic: configuration.outputTopic, keyBytes: key, valueBytes: value, headers: headers, opaque: token)
+                        }
+                    }
+                }
+            }
+        } catch {
+            // Rejected outright (e.g. larger than message.max.bytes): never commit past it.
+            _ = tracker.acknowledge(token, failure: "\(error)")
+            control.deliveryFailed.store(true, ordering: .relaxed)
+            throw error
+        }
+    }
+
+    /// `source.topic`, `source.partition`, `source.offset` (topic and partition bytes are cached).
+    private func sourceHeaders(_ message: KafkaMessage) -> [KafkaHeader] {
+        let topic = message.topic
+        let topicBytes = headerBytes[topic] ?? { let bytes = Array(topic.utf8); headerBytes[topic] = bytes; return bytes }()
+        let partitionBytes = partitionHeaderBytes[message.partition] ?? {
+            let bytes = Array(String(message.partition).utf8); partitionHeaderBytes[message.partition] = bytes; return bytes
+        }()
+        return [
+            KafkaHeader(name: "source.topic", value: topicBytes),
+            KafkaHeader(name: "source.partition", value: partitionBytes),
+            KafkaHeader(name: "source.offset", value: Array(String(message.offset).utf8)),
+        ]
+    }
+
+    private func withKey<R>(_ message: KafkaMessage, _ body: (UnsafeRawBufferPointer?) throws -> R) rethrows -> R {
+        guard let key = message.key else { return try body(nil) }
+        return try key.withUnsafeBytes { try body($0) }
+    }
+
+    private func withValue<R>(_ message: KafkaMessage, _ body: (UnsafeRawBufferPointer?) throws -> R) rethrows -> R {
+        guard let value = message.value else { return try body(nil) }
+        return try value.withUnsafeBytes { try body($0) }
+    }
+
+    // MARK: - Model swap
+
+    private func swapModelIfOffered() {
+        guard let model = slot.takePending() else { return }
+        let previous = runtime.model.name
+        runtime = ModelRuntime(model: model, maxBatch: configuration.maxBatch)
+        metrics.recordModel(name: model.name, loadedAtSeconds: Date().timeIntervalSince1970)
+        logger.info("model swapped", metadata: ["from": "\(previous)", "to": "\(model.name)"])
+    }
+
+    // MARK: - Backpressure
+
+    /// Pauses the assigned partitions while too many outputs await acknowledgement, and resumes
+    /// them once the producer has caught up, so memory stays bounded instead of queueing.
+    private func applyBackpressure() throws {
+        let outstanding = producer.outstandingCount
+        if !paused, outstanding >= configuration.maxInFlight, !assigned.isEmpty {
+            try consumer.pause(Array(assigned))
+            paused = true
+            logger.debug("producer queue full: pausing consumption", metadata: ["outstanding": "\(outstanding)"])
+        } else if paused, outstanding <= configuration.maxInFlight / 2 {
+            try consumer.resume(Array(assigned))
+            paused = false
+            logger.debug("producer caught up: resuming consumption", metadata: ["outstanding": "\(outstanding)"])
+        }
+        if paused {
+            // Keep serving the group (rebalances) while paused, without taking messages.
+            Thread.sleep(forTimeInterval: 0.001)
+        }
+    }
+
+    // MARK: - Committing
+
+    private func commitIfDue(force: Bool) throws {
+        let now = DispatchTime.now().uptimeNanoseconds
+        guard force || now - lastCommitNanos >= UInt64(configuration.commitIntervalMs) * 1_000_000 else { return }
+        lastCommitNanos = now
+        let positions = tracker.takeCommitPositions()
+        guard !positions.isEmpty else { return }
+        let offsets = positions.map { TopicPartitionOffset(topic: $0.0.topic, partition: $0.0.partition, offset: $0.1) }
+        do {
+            try consumer.commit(offsets, async: true)
+        } catch {
+            logger.warning("offset commit failed (retried with the next one): \(error)")
+        }
+    }
+
+    /// Synchronously commits the acknowledged positions of every tracked partition.
+    private func commitAll(reason: String) {
+        commitSync(tracker.trackedPartitions, reason: reason)
+    }
+
+    private func commitSync(_ partitions: [SourcePartition], reason: String) {
+        let positions = tracker.commitPositions(of: partitions)
+        guard !positions.isEmpty else { return }
+        let offsets = positions.map { TopicPartitionOffset(topic: $0.0.topic, partition: $0.0.partition, offset: $0.1) }
+        do {
+            try consumer.commit(offsets, async: false)
+            logger.debug("committed", metadata: ["reason": "\(reason)", "offsets": "\(offsets)"])
+        } catch {
+            logger.warning("offset commit on \(reason) failed: \(error)")
+        }
+    }
+
+    /// Waits until the outputs of `partitions` (nil = all) are acknowledged, or `nanos` pass.
+    private func waitForAcknowledgements(of partitions: [SourcePartition]?, until nanos: Int64) -> Bool {
+        let deadline = DispatchTime.now().uptimeNanoseconds &+ UInt64(max(nanos, 0))
+        while true {
+            let remaining = partitions.map { tracker.inFlight(in: $0) } ?? tracker.inFlight
+            if remaining == 0 { return true }
+            if control.deliveryFailed.load(ordering: .relaxed) { return false }
+            if DispatchTime.now().uptimeNanoseconds >= deadline { return false }
+            Thread.sleep(forTimeInterval: 0.001)
+        }
+    }
+
+    // MARK: - Rebalance
+
+    /// Called by the consumer inside `poll`/`close`, on this thread.
+    func handleRebalance(_ event: RebalanceEvent) {
+        metrics.recordRebalance()
+        let partitions = event.partitions.map { SourcePartition(topic: $0.topic, partition: $0.partition) }
+        switch event.kind {
+        case .assigned:
+            assigned.formUnion(event.partitions)
+            tracker.assign(partitions)
+            if paused { try? consumer.pause(event.partitions) }
+            control.ready.store(true, ordering: .relaxed)
+            metrics.recordReady(!control.isStopRequested)
+            logger.info("partitions assigned", metadata: ["partitions": "\(partitions.sorted())"])
+        case .revoked:
+            // Finish what was gathered (including events of the revoked partitions), wait for their
+            // outputs, and commit them before the partitions go.
+            if gatheredCount > 0 { try? scoreAndProduceGathered() }
+            let budget = control.isStopRequested ? control.drainTimeRemaining : Int64(configuration.revocationTimeoutMs) * 1_000_000
+            let drained = waitForAcknowledgements(of: partitions, until: budget)
+            commitSync(partitions, reason: "revocation")
+            for (partition, position) in tracker.commitPositions(of: partitions) {
+                acknowledgedFloor[TopicPartition(topic: partition.topic, partition: partition.partition)] = position
+            }
+            if !drained {
+                logger.warning("revoked partitions still had unacknowledged outputs; their new owner re-scores them", metadata: ["partitions": "\(partitions.sorted())"])
+            }
+            finishRevocation(event.partitions, partitions)
+            logger.info("partitions revoked", metadata: ["partitions": "\(partitions.sorted())"])
+        case .lost:
+            // Another member may already own them: commits would fail; forget them.
+            finishRevocation(event.partitions, partitions)
+            logger.warning("partitions lost (session timed out); their events may be scored twice", metadata: ["partitions": "\(partitions.sorted())"])
+        }
+    }
+
+    private func finishRevocation(_ topicPartitions: [TopicPartition], _ partitions: [SourcePartition]) {
+        assigned.subtract(topicPartitions)
+        tracker.remove(partitions)
+        metrics.forgetLag(of: partitions)
+    }
+}

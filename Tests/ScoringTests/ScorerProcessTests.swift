@@ -1,0 +1,232 @@
+import Foundation
+import Kafka
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `scorer run` as a child process against a broker that outlives it: crashes, restarts,
+/// scale-out, graceful shutdown, hot reload and startup checks, as an operator meets them.
+@Suite(.serialized, .timeLimit(.minutes(4)))
+struct ScorerProcessTests {
+    static let bundlePath = ScorerProcess.packageRoot.appendingPathComponent("models/install-v1").path
+    let directory: URL
+
+    init() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("scorer-tests-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    }
+
+    func startScorer(_ cluster: TestCluster, name: String, model: String = bundlePath, extra: [String] = []) throws -> ScorerProcess {
+        try ScorerProcess(
+            [
+                "run", "--brokers", cluster.bootstrapServers, "--broker-profile", "development-cluster",
+                "--model", model, "--metrics-port", "0", "--metrics-host", "127.0.0.1",
+                "--max-batch", "200", "--shutdown-timeout", "20", "--log-level", "info",
+                // A crashed member's partitions move after this; the mock broker also waits it out
+                // when a member leaves, so keep it short.
+                "--session-timeout", "6", "-X", "heartbeat.interval.ms=500",
+            ] + extra,
+            name: name, directory: directory)
+    }
+
+    /// Every input (topic/partition/offset) of `expected` events has at least one prediction;
+    /// returns how many inputs were predicted more than once.
+    func checkComplete(_ outputs: [Output], expected: Int) -> (missing: Int, duplicates: Int) {
+        var perSource: [String: Int] = [:]
+        for output in outputs where output.isPrediction { perSource[output.source, default: 0] += 1 }
+        let duplicates = perSource.values.reduce(0) { $0 + $1 - 1 }
+        return (expected - perSource.count, duplicates)
+    }
+
+    // MARK: - Crash and restart
+
+    @Test func killedMidStreamAndRestartedEveryEventHasAPrediction() async throws {
+        let cluster = try TestCluster()
+        let events = TestEvents.valid(20_000)
+        var first = try startScorer(cluster, name: "crash-1")
+        #expect(await first.waitForLog("partitions assigned", timeout: .seconds(30)))
+        // A steady stream (about 5 s long) that the scorer is busy with when it dies.
+        async let produced: Void = cluster.produceSteadily(events, chunk: 400, pause: .milliseconds(100))
+        let before = try await cluster.readOutputs(atLeast: 2_000, timeout: .seconds(30), settle: .zero)
+        first.send(SIGKILL)
+        #expect(await first.waitForExit(timeout: .seconds(10)) != 0)
+        #expect(before.count < events.count, "kill -9 should land mid-stream (\(before.count) done)")
+        try await produced
+
+        first = try startScorer(cluster, name: "crash-2")
+        let outputs = try await cluster.readOutputs(atLeast: events.count, timeout: .seconds(90))
+        let (missing, duplicates) = checkComplete(outputs, expected: events.count)
+        print("kill -9 mid-stream: \(events.count) events, \(duplicates) re-scored after restart, \(missing) missing")
+        #expect(missing == 0)
+        // Bounded: at most what was in flight or uncommitted when it died (commits every 100 ms).
+        #expect(duplicates < 10_000)
+        first.send(SIGTERM)
+        #expect(await first.waitForExit(timeout: .seconds(30)) == 0)
+    }
+
+    // MARK: - Graceful shutdown
+
+    @Test func sigtermMidStreamDrainsAndCommitsSoARestartRescoresNothing() async throws {
+        let cluster = try TestCluster()
+        let events = TestEvents.valid(20_000)
+        let scorer = try startScorer(cluster, name: "drain-1")
+        #expect(await scorer.waitForLog("partitions assigned", timeout: .seconds(30)))
+        async let produced: Void = cluster.produceSteadily(events, chunk: 400, pause: .milliseconds(100))
+        let before = try await cluster.readOutputs(atLeast: 2_000, timeout: .seconds(30), settle: .zero)
+        #expect(before.count < events.count, "SIGTERM should land mid-stream")
+
+        let stopStart = ContinuousClock.now
+        scorer.send(SIGTERM)
+        #expect(await scorer.waitForExit(timeout: .seconds(25)) == 0, "exit status 0 within the shutdown timeout\n\(scorer.log)")
+        print("SIGTERM to exit: \(ContinuousClock.now - stopStart)")
+        #expect(scorer.log.contains("drained, committed and left the group"))
+        try await produced
+
+        // Everything it produced is committed: nothing before the committed offsets lacks a
+        // prediction, and the restart re-scores nothing.
+        let restarted = try startScorer(cluster, name: "drain-2")
+        let outputs = try await cluster.readOutputs(atLeast: events.count, timeout: .seconds(90))
+        let (missing, duplicates) = checkComplete(outputs, expected: events.count)
+        #expect(missing == 0)
+        #expect(duplicates == 0, "a graceful stop must commit everything it produced")
+        restarted.send(SIGTERM)
+        #expect(await restarted.waitForExit(timeout: .seconds(30)) == 0)
+        let (committed, end) = try await cluster.committedAndEnd(group: "scorer")
+        #expect(committed.mapValues { Optional($0) } == end.mapValues { Optional($0) })
+    }
+
+    @Test func aSecondSignalExitsAtOnce() async throws {
+        let cluster = try TestCluster()
+        let scorer = try startScorer(cluster, name: "second-signal", extra: ["--shutdown-timeout", "60"])
+        #expect(await scorer.waitForLog("partitions assigned", timeout: .seconds(30)))
+        try await cluster.produce(TestEvents.valid(5_000))
+        _ = try await cluster.readOutputs(atLeast: 100, timeout: .seconds(30), settle: .zero)
+        // With the broker gone, the drain cannot finish: the first signal alone would wait out
+        // the 60 s shutdown timeout.
+        try cluster.cluster.setBrokerDown(1)
+        scorer.send(SIGTERM)
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(scorer.isRunning, "still draining after the first signal")
+        let start = ContinuousClock.now
+        scorer.send(SIGTERM)
+        let status = await scorer.waitForExit(timeout: .seconds(5))
+        #expect(status == 128 + SIGTERM, "exits at once on the second signal\n\(scorer.log)")
+        #expect(ContinuousClock.now - start < .seconds(5))
+        try cluster.cluster.setBrokerUp(1)
+    }
+
+    // MARK: - Scale out
+
+    @Test func twoInstancesSharePartitionsAndStoppingOneMovesItsPartitionsWithoutLoss() async throws {
+        let cluster = try TestCluster(inputPartitions: 4)
+        let a = try startScorer(cluster, name: "group-a")
+        #expect(await a.waitForLog("partitions assigned", timeout: .seconds(30)))
+        let b = try startScorer(cluster, name: "group-b")
+        #expect(await b.waitForLog("partitions assigned", timeout: .seconds(30)))
+
+        let firstWave = TestEvents.valid(4_000, prefix: "wave1")
+        try await cluster.produce(firstWave)
+        _ = try await cluster.readOutputs(atLeast: firstWave.count, timeout: .seconds(60))
+        let aIn = try await eventsIn(a)
+        let bIn = try await eventsIn(b)
+        #expect(aIn > 0 && bIn > 0, "both members score (a: \(aIn), b: \(bIn))")
+        #expect(aIn + bIn >= firstWave.count)
+
+        // Stop A while a second wave is being scored; B takes over its partitions.
+        let secondWave = TestEvents.valid(8_000, prefix: "wave2", seed: 2)
+        async let produced: Void = cluster.produce(secondWave)
+        try await Task.sleep(for: .milliseconds(200))
+        a.send(SIGTERM)
+        #expect(await a.waitForExit(timeout: .seconds(25)) == 0)
+        try await produced
+
+        let all = firstWave.count + secondWave.count
+        let outputs = try await cluster.readOutputs(atLeast: all, timeout: .seconds(90))
+        let (missing, duplicates) = checkComplete(outputs, expected: all)
+        print("scale-in: \(all) events, \(duplicates) scored twice, \(missing) missing")
+        #expect(missing == 0)
+        #expect(duplicates == 0, "a graceful hand-over commits before the partitions move")
+        #expect(try await eventsIn(b) > bIn)
+        b.send(SIGTERM)
+        #expect(await b.waitForExit(timeout: .seconds(25)) == 0)
+    }
+
+    // MARK: - Hot reload
+
+    @Test func sighupSwapsAGoodBundleAndRefusesABadOne() async throws {
+        let cluster = try TestCluster(inputPartitions: 1)
+        let bundle = directory.appendingPathComponent("bundle")
+        try FileManager.default.copyItem(at: URL(fileURLWithPath: Self.bundlePath), to: bundle)
+        let scorer = try startScorer(cluster, name: "reload", model: bundle.path)
+        #expect(await scorer.waitForLog("partitions assigned", timeout: .seconds(30)))
+
+        try await cluster.produce(TestEvents.valid(100, prefix: "v1"))
+        var outputs = try await cluster.readOutputs(atLeast: 100, timeout: .seconds(30))
+        #expect(outputs.allSatisfy { $0.json["model"] as? String == "install-v1" })
+
+        // A good new bundle (renamed in its card): swapped between batches.
+        let card = bundle.appendingPathComponent("card.json")
+        var cardJSON = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: card)) as? [String: Any])
+        cardJSON["name"] = "install-v2"
+        try JSONSerialization.data(withJSONObject: cardJSON).write(to: card)
+        scorer.send(SIGHUP)
+        #expect(await scorer.waitForLog("model swapped", timeout: .seconds(20)))
+        try await cluster.produce(TestEvents.valid(100, prefix: "v2"))
+        outputs = try await cluster.readOutputs(atLeast: 200, timeout: .seconds(30))
+        #expect(outputs.filter { ($0.key ?? "").hasPrefix("v2-") }.allSatisfy { $0.json["model"] as? String == "install-v2" })
+
+        // A broken bundle: refused, the current model keeps serving.
+        try Data("{\"learner\": ".utf8).write(to: bundle.appendingPathComponent("model.json"))
+        scorer.send(SIGHUP)
+        #expect(await scorer.waitForLog("model reload rejected", timeout: .seconds(20)))
+        try await cluster.produce(TestEvents.valid(100, prefix: "v3"))
+        outputs = try await cluster.readOutputs(atLeast: 300, timeout: .seconds(30))
+        let third = outputs.filter { ($0.key ?? "").hasPrefix("v3-") }
+        #expect(third.count == 100)
+        #expect(third.allSatisfy { $0.json["model"] as? String == "install-v2" })
+        #expect(scorer.isRunning)
+        scorer.send(SIGTERM)
+        #expect(await scorer.waitForExit(timeout: .seconds(25)) == 0)
+    }
+
+    // MARK: - Startup checks
+
+    @Test func startupProblemsAreOneClearLine() async throws {
+        let cluster = try TestCluster()
+        // A missing topic is checked too ("error: input topic 'x' does not exist on ..."), but
+        // librdkafka 2.0.2's mock broker creates any topic a client asks metadata for, so that
+        // case cannot be shown against the development cluster.
+        let cases: [(name: String, arguments: [String], expected: String)] = [
+            ("bad bundle", ["--model", directory.path], "error: model bundle '\(directory.path)' is invalid"),
+            ("bad -X", ["-X", "no.such.property=1"], "no.such.property"),
+        ]
+        for (name, arguments, expected) in cases {
+            let scorer = try startScorer(cluster, name: "startup-\(name.replacingOccurrences(of: " ", with: "-"))", extra: arguments)
+            let status = await scorer.waitForExit(timeout: .seconds(30))
+            #expect(status == 1, "\(name): exit status")
+            let errorLines = scorer.log.split(separator: "\n").filter { $0.hasPrefix("error: ") }
+            #expect(errorLines.count == 1, "\(name): one error line, got:\n\(scorer.log)")
+            #expect(errorLines.first?.contains(expected) == true, "\(name): \(errorLines)")
+        }
+        // No broker at all.
+        let unreachable = try ScorerProcess(
+            ["run", "--brokers", "127.0.0.1:1", "--model", Self.bundlePath, "--no-metrics", "--startup-timeout", "2"],
+            name: "startup-unreachable", directory: directory)
+        #expect(await unreachable.waitForExit(timeout: .seconds(30)) == 1)
+        #expect(unreachable.log.contains("error: cannot reach Kafka at 127.0.0.1:1"), "\(unreachable.log)")
+    }
+
+    // MARK: - Helpers
+
+    /// `scorer_events_in_total` from a child's /metrics.
+    func eventsIn(_ scorer: ScorerProcess) async throws -> Int {
+        let line = try #require(scorer.log.split(separator: "\n").first { $0.contains("metrics on http://") })
+        let port = try #require(line.split(separator: ":").last.flatMap { Int($0.prefix { $0.isNumber }) })
+        let (body, status) = try await httpGet("http://127.0.0.1:\(port)/metrics")
+        #expect(status == 200)
+        let sample = body.split(separator: "\n").first { $0.hasPrefix("scorer_events_in_total ") }
+        return Int(sample?.split(separator: " ").last ?? "0") ?? 0
+    }
+}

@@ -1,0 +1,146 @@
+import Foundation
+import Kafka
+import Testing
+
+/// A development cluster (librdkafka's mock brokers, real Kafka protocol over TCP) with the
+/// service's three topics, plus helpers to produce events and read outputs back.
+///
+/// It lives in the test process, so `scorer` child processes can be killed and restarted against
+/// the same brokers.
+final class TestCluster: Sendable {
+    let cluster: DevelopmentCluster
+    let inputPartitions: Int
+    static let input = "impressions"
+    static let output = "predictions"
+    static let deadLetters = "impressions.dlq"
+
+    /// - Parameter outputBroker: with 2 brokers, the output topics' leader (the input's is broker 1).
+    init(inputPartitions: Int = 4, brokers: Int = 1) throws {
+        cluster = try DevelopmentCluster(brokers: brokers)
+        self.inputPartitions = inputPartitions
+        try cluster.createTopic(Self.input, partitions: inputPartitions)
+        try cluster.createTopic(Self.output, partitions: 2)
+        try cluster.createTopic(Self.deadLetters, partitions: 1)
+        if brokers > 1 {
+            for partition in 0..<inputPartitions { try cluster.setLeader(topic: Self.input, partition: partition, broker: 1) }
+            for partition in 0..<2 { try cluster.setLeader(topic: Self.output, partition: partition, broker: 2) }
+            try cluster.setLeader(topic: Self.deadLetters, partition: 0, broker: 2)
+        }
+    }
+
+    var bootstrapServers: String { cluster.bootstrapServers }
+    var config: KafkaConfig { KafkaConfig.developmentCluster(bootstrapServers: bootstrapServers) }
+
+    /// Produces `events` (key = the event's key) to the input topic and waits until all are acknowledged.
+    func produce(_ events: [TestEvent]) async throws {
+        let config = self.config
+        try await KafkaThread.run(name: "test-produce") {
+            let producer = try KafkaProducer(config: config)
+            for event in events {
+                try producer.produce(topic: Self.input, key: event.key.map { Array($0.utf8) }, value: event.value)
+            }
+            try producer.flush(timeoutMs: 30_000)
+            let failed = producer.pollDeliveries(max: events.count + 1).compactMap(\.error)
+            if let first = failed.first { throw first }
+        }
+    }
+
+    /// Produces `events` in chunks with a pause between them (a steady stream rather than a
+    /// backlog), waiting at the end until all are acknowledged.
+    func produceSteadily(_ events: [TestEvent], chunk: Int, pause: Duration) async throws {
+        let config = self.config
+        let pauseSeconds = Double(pause.components.seconds) + Double(pause.components.attoseconds) / 1e18
+        try await KafkaThread.run(name: "test-produce-steady") {
+            let producer = try KafkaProducer(config: config)
+            for (index, event) in events.enumerated() {
+                try producer.produce(topic: Self.input, key: event.key.map { Array($0.utf8) }, value: event.value)
+                if (index + 1) % chunk == 0 {
+                    Thread.sleep(forTimeInterval: pauseSeconds)
+                    _ = producer.pollDeliveries()
+                }
+            }
+            try producer.flush(timeoutMs: 30_000)
+            let failed = producer.pollDeliveries(max: events.count + 1).compactMap(\.error)
+            if let first = failed.first { throw first }
+        }
+    }
+
+    /// Reads every output (predictions and dead letters) from the beginning until `count` have
+    /// arrived and `settle` passes without more, or `timeout` passes.
+    func readOutputs(atLeast count: Int, timeout: Duration, settle: Duration = .milliseconds(500)) async throws -> [Output] {
+        var readerConfig = self.config
+        readerConfig.groupID = "test-reader-\(UUID().uuidString)"
+        readerConfig.autoOffsetReset = .earliest
+        let config = readerConfig
+        let deadline = ContinuousClock.now + timeout
+        return try await KafkaThread.run(name: "test-read") {
+            let consumer = try KafkaConsumer(config: config)
+            try consumer.subscribe(topics: [Self.output, Self.deadLetters])
+            defer { try? consumer.close() }
+            var outputs: [Output] = []
+            var quietSince = ContinuousClock.now
+            while ContinuousClock.now < deadline {
+                let batch = try consumer.poll(maxMessages: 10_000, timeoutMs: 50)
+                if batch.isEmpty {
+                    if outputs.count >= count && ContinuousClock.now - quietSince >= settle { break }
+                    continue
+                }
+                quietSince = ContinuousClock.now
+                for message in batch { outputs.append(Output(message)) }
+            }
+            return outputs
+        }
+    }
+
+    /// The group's committed offset per input partition (nil where none) and the high watermarks.
+    func committedAndEnd(group: String) async throws -> (committed: [Int: Int64], end: [Int: Int64]) {
+        let config = self.config
+        let partitions = inputPartitions
+        return try await KafkaThread.run(name: "test-admin") {
+            let admin = try KafkaAdmin(config: config)
+            let lag = try admin.lag(group: group, topic: Self.input, timeoutMs: 10_000)
+            var committed: [Int: Int64] = [:]
+            var end: [Int: Int64] = [:]
+            for entry in lag {
+                committed[entry.partition] = entry.committed
+                end[entry.partition] = entry.highWatermark
+            }
+            #expect(end.count == partitions)
+            return (committed, end)
+        }
+    }
+}
+
+/// One output message read back.
+struct Output: Sendable {
+    let topic: String
+    let key: String?
+    let value: [UInt8]
+    let headers: [String: String]
+
+    init(_ message: KafkaMessage) {
+        topic = message.topic
+        key = message.key.map { String(decoding: $0, as: UTF8.self) }
+        value = Array(message.value ?? [])
+        var headers: [String: String] = [:]
+        for header in message.headers { headers[header.name] = header.stringValue }
+        self.headers = headers
+    }
+
+    var isPrediction: Bool { topic == TestCluster.output }
+
+    /// `source.topic/partition/offset`: which input this output is for.
+    var source: String { "\(headers["source.topic"] ?? "?")/\(headers["source.partition"] ?? "?")/\(headers["source.offset"] ?? "?")" }
+
+    /// The prediction's JSON fields.
+    var json: [String: Any] {
+        (try? JSONSerialization.jsonObject(with: Data(value)) as? [String: Any]) ?? [:]
+    }
+
+    /// The prediction's `p` exactly as printed.
+    var printedP: String? {
+        let text = String(decoding: value, as: UTF8.self)
+        guard let range = text.range(of: "\"p\":") else { return nil }
+        return String(text[range.upperBound...].prefix { $0 != "," && $0 != "}" })
+    }
+}

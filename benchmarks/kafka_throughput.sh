@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Kafka wrapper vs kcat, side by side on the development cluster (librdkafka's mock brokers).
+#
+# Both sides link the same librdkafka and get the same client settings. Three measurements, each
+# as wall-clock time of a whole process (start-up included on both sides):
+#   produce      COUNT messages of SIZE bytes, waiting for every delivery report
+#                  ours: scorer broker bench produce      kcat: kcat -P < file
+#   consume      COUNT messages from the beginning of every partition (no consumer group)
+#                  ours: scorer broker bench consume      kcat: kcat -C -o beginning -c COUNT -e
+#   passthrough  consume COUNT messages and produce each to another topic, waiting for delivery
+#                  ours: scorer broker bench passthrough  kcat: kcat -C ... | kcat -P
+# Rounds interleave the two sides (alternating which goes first); the script prints the median
+# of each and the ratio kcat time / our time (> 1.0 means our wrapper is faster).
+#
+# Usage: benchmarks/kafka_throughput.sh            (env: COUNT=100000 ROUNDS=5 SIZE=150 PARTITIONS=8
+#                                                        SCORER=path/to/release/scorer)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+COUNT=${COUNT:-100000}
+ROUNDS=${ROUNDS:-5}
+SIZE=${SIZE:-150}
+PARTITIONS=${PARTITIONS:-8}
+command -v kcat >/dev/null || { echo "kcat not found: apt-get install kcat" >&2; exit 1; }
+if [[ -z "${SCORER:-}" ]]; then
+    swift build -c release --product scorer >&2
+    SCORER="$(swift build -c release --show-bin-path)/scorer"
+fi
+
+WORK=$(mktemp -d)
+BROKER_PID=""
+cleanup() {
+    if [[ -n "$BROKER_PID" ]]; then kill -TERM "$BROKER_PID" 2>/dev/null || true; wait "$BROKER_PID" 2>/dev/null || true; fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+"$SCORER" broker --partitions "$PARTITIONS" --topic bench-in --topic bench-produce --topic bench-pass \
+    --bootstrap-file "$WORK/brokers" >/dev/null 2>"$WORK/broker.log" &
+BROKER_PID=$!
+for _ in $(seq 100); do [[ -s "$WORK/brokers" ]] && break; sleep 0.1; done
+[[ -s "$WORK/brokers" ]] || { cat "$WORK/broker.log" >&2; echo "broker did not start" >&2; exit 1; }
+ADDRESS=$(head -n 1 "$WORK/brokers")
+
+# The development-cluster client preset (KafkaConfig.developmentClusterProperties), for kcat's
+# consumers; our side gets it from the bootstrap file.
+KCAT_CONSUMER=(-X fetch.wait.max.ms=2 -X queued.min.messages=200000 -X queued.max.messages.kbytes=262144)
+
+python3 -c "import sys; sys.stdout.write(('x' * $SIZE + '\n') * $COUNT)" > "$WORK/payload"
+kcat -P -b "$ADDRESS" -t bench-in < "$WORK/payload"   # input of consume and passthrough
+
+ours_produce()     { "$SCORER" broker bench produce --bootstrap "@$WORK/brokers" --bench-topic bench-produce --count "$COUNT" --size "$SIZE" >/dev/null; }
+kcat_produce()     { kcat -P -b "$ADDRESS" -t bench-produce < "$WORK/payload"; }
+ours_consume()     { "$SCORER" broker bench consume --bootstrap "@$WORK/brokers" --bench-topic bench-in --count "$COUNT" >/dev/null; }
+kcat_consume()     { kcat -C -b "$ADDRESS" -t bench-in -o beginning -c "$COUNT" -e -q "${KCAT_CONSUMER[@]}" >/dev/null; }
+ours_passthrough() { "$SCORER" broker bench passthrough --bootstrap "@$WORK/brokers" --bench-topic bench-in --to bench-pass --count "$COUNT" >/dev/null; }
+kcat_passthrough() { kcat -C -b "$ADDRESS" -t bench-in -o beginning -c "$COUNT" -e -q "${KCAT_CONSUMER[@]}" | kcat -P -b "$ADDRESS" -t bench-pass; }
+
+# Prints the wall-clock seconds of one run of function $1.
+timed() {
+    local start end
+    start=$(date +%s%N)
+    "$1"
+    end=$(date +%s%N)
+    echo "scale=4; ($end - $start) / 1000000000" | bc
+}
+
+echo "Kafka wrapper vs kcat: $COUNT messages of $SIZE bytes, $PARTITIONS partitions, $ROUNDS rounds, librdkafka $(kcat -V 2>&1 | grep -o 'librdkafka version [^ ]*' | head -1 | cut -d' ' -f3)" >&2
+: > "$WORK/times"
+for round in $(seq "$ROUNDS"); do
+    for what in produce consume passthrough; do
+        if (( round % 2 )); then order="ours kcat"; else order="kcat ours"; fi
+        for side in $order; do
+            seconds=$(timed "${side}_${what}")
+            echo "$what $side $seconds" >> "$WORK/times"
+            echo "  round $round $what $side ${seconds}s" >&2
+        done
+    done
+done
+
+python3 - "$WORK/times" "$COUNT" <<'PY'
+import statistics, sys
+times, count = {}, int(sys.argv[2])
+for line in open(sys.argv[1]):
+    what, side, seconds = line.split()
+    times.setdefault((what, side), []).append(float(seconds))
+print(f"{'':12} {'ours msg/s':>12} {'kcat msg/s':>12} {'ratio ours/kcat':>16}")
+for what in ("produce", "consume", "passthrough"):
+    ours, kcat = statistics.median(times[(what, "ours")]), statistics.median(times[(what, "kcat")])
+    print(f"{what:12} {count / ours:12,.0f} {count / kcat:12,.0f} {kcat / ours:16.2f}")
+PY

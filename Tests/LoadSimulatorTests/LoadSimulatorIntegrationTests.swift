@@ -198,7 +198,7 @@ struct LoadSimulatorIntegrationTests {
         #expect(report.partitions.map(\.producedPerSecond) == [0, 0, 0])
         #expect((report.partitions[0].catchUpSeconds ?? 0) > 0)
         #expect(report.partitions[2].catchUpSeconds == nil)
-        #expect(LagText.catchUp(report.partitions[2]) == "not catching up")
+        #expect(LagText.catchUp(report.partitions[2]) == "falling behind")
         let table = LagText.table(report)
         #expect(table.count == 5)
         #expect(table.last?.contains("total") == true)

@@ -25,7 +25,11 @@ public enum LoadTestText {
             text += "  total \(number(Double(sample.total.sent)))"
         }
         if !sample.keptUp {
-            text += "  [behind: \(number(Double(sample.sent))) of \(number(sample.targetRate)) sent, \(number(Double(sample.backlog))) due]"
+            if Double(sample.sent) < sample.targetRate {
+                text += "  [behind: \(number(Double(sample.sent))) of \(number(sample.targetRate)) sent, \(number(Double(sample.backlog))) overdue]"
+            } else {
+                text += "  [catching up: \(number(Double(sample.sent))) sent for \(number(sample.targetRate))]"
+            }
         }
         return text
     }

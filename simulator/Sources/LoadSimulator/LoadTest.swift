@@ -125,6 +125,10 @@ public struct LoadTestSummary: Sendable, Hashable, Codable {
     /// Whether every full second was within 1% of the target.
     public var keptUp: Bool
     public var maxBacklog: Int
+    /// The longest the send thread woke up late (ms) and the longest produce call (ms): which of the
+    /// machine or the producer held the simulator back when it fell behind.
+    public var longestWakeDelayMs: Double
+    public var longestProduceMs: Double
     public var finishReason: ReplayProgress.FinishReason?
     public var measured: Bool
     public var counts: LoadCounts
@@ -145,6 +149,7 @@ public struct LoadTestSummary: Sendable, Hashable, Codable {
     enum CodingKeys: String, CodingKey {
         case topic, targetRate = "target_rate", sendSeconds = "send_seconds", achievedRate = "achieved_rate",
             worstSecondDeviation = "worst_second_deviation", keptUp = "kept_up", maxBacklog = "max_backlog",
+            longestWakeDelayMs = "longest_wake_delay_ms", longestProduceMs = "longest_produce_ms",
             finishReason = "finish_reason", measured, counts, missing, missingIDs = "missing_ids", latency = "latency_ms",
             firstDeliveryError = "first_delivery_error", rampSteps = "ramp_steps", capacityRate = "capacity_rate",
             rampOutcome = "ramp_outcome", notes
@@ -341,6 +346,8 @@ public final class LoadTest: Sendable {
             worstSecondDeviation: worst,
             keptUp: rateChanged ? rampSteps.allSatisfy { $0.achievedRate >= $0.targetRate * 0.99 } : worst <= 0.01,
             maxBacklog: progress.maxBacklog,
+            longestWakeDelayMs: progress.longestWakeDelayMs,
+            longestProduceMs: progress.longestProduceMs,
             finishReason: progress.finishReason,
             measured: measurer != nil,
             counts: final.counts,

@@ -43,9 +43,12 @@ public enum LoadTestText {
         if s.keptUp {
             lines.append("Pacing: every full second within 1% of the target (worst \(String(format: "%.2f", s.worstSecondDeviation * 100))%)")
         } else {
+            let cause = s.longestProduceMs >= s.longestWakeDelayMs
+                ? "a produce call blocked for \(formatMs(s.longestProduceMs)) ms (the producer's local queue was full: the brokers are the limit)"
+                : "the send thread woke up to \(formatMs(s.longestWakeDelayMs)) ms late (this machine was too busy to run it on time)"
             lines.append(
                 "Pacing: the simulator could not keep up (worst second \(String(format: "%.1f", s.worstSecondDeviation * 100))% off, "
-                    + "largest backlog \(number(Double(s.maxBacklog))) events): the producer or this machine is the limit")
+                    + "largest backlog \(number(Double(s.maxBacklog))) events): \(cause)")
         }
         if s.counts.deliveryFailures > 0 {
             lines.append("Delivery failures: \(s.counts.deliveryFailures)" + (s.firstDeliveryError.map { " (first: \($0))" } ?? ""))

@@ -41,11 +41,13 @@ public enum LoadTestText {
             "Sent \(number(Double(s.counts.sent))) events to \(s.topic) in \(String(format: "%.1f", s.sendSeconds)) s: "
                 + "\(number(s.achievedRate))/s (target \(number(s.targetRate))/s)")
         if s.keptUp {
-            lines.append("Pacing: every full second within 1% of the target (worst \(String(format: "%.2f", s.worstSecondDeviation * 100))%)")
+            lines.append(
+                "Pacing: every full second within 1% of the target"
+                    + (s.rampSteps == nil ? "" : " (seconds the rate changed in aside)")
+                    + " (worst \(String(format: "%.2f", s.worstSecondDeviation * 100))%)")
         } else {
-            let cause = s.longestProduceMs >= s.longestWakeDelayMs
-                ? "a produce call blocked for \(formatMs(s.longestProduceMs)) ms (the producer's local queue was full: the brokers are the limit)"
-                : "the send thread woke up to \(formatMs(s.longestWakeDelayMs)) ms late (this machine was too busy to run it on time)"
+            let cause = "the send thread woke up to \(formatMs(s.longestWakeDelayMs)) ms late and its longest produce call took "
+                + "\(formatMs(s.longestProduceMs)) ms (late wake-ups: a busy machine; long produce calls: a busy machine or a full producer queue)"
             lines.append(
                 "Pacing: the simulator could not keep up (worst second \(String(format: "%.1f", s.worstSecondDeviation * 100))% off, "
                     + "largest backlog \(number(Double(s.maxBacklog))) events): \(cause)")

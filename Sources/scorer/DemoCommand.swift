@@ -117,7 +117,7 @@ struct DemoCommand: AsyncParsableCommand {
         // Events first: a bad file fails before anything starts.
         let catalog: EventCatalog
         do {
-            catalog = try EventSource.load(path: data)
+            catalog = try LoadSimulator.EventSource.load(path: data)
         } catch {
             throw DemoFailure("cannot read events from '\(data)': \(error)")
         }

@@ -1,8 +1,196 @@
 import ArgumentParser
+import Foundation
+import Kafka
+import KafkaOptions
+import LoadSimulator
+import Logging
+import Scoring
+import ServiceLifecycle
 
+/// `scorer demo`: the whole product in one process — a development Kafka cluster, the scoring
+/// service and the load simulator — with a live status line and a closing summary.
 struct DemoCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "demo")
-    func run() async throws {
-        throw ValidationError("'scorer demo' is being built in this change")
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "Run the whole pipeline in one process: Kafka brokers, the scorer and the load simulator.",
+        discussion: """
+            Starts an embedded development Kafka cluster (librdkafka's mock brokers on 127.0.0.1) \
+            with the topics impressions, predictions and impressions.dlq, the scoring service \
+            (exactly what 'scorer run' runs) and the load simulator, which replays the test data \
+            at --rate events/s for --duration and reads every prediction back.
+
+            Once per second a status line shows the send rate and the scorer's input and output \
+            rates, end-to-end latency of that second (send to prediction read back, p50/p99), the \
+            scorer's consumer lag and the dead letters so far. It is redrawn in place on a \
+            terminal and printed as plain lines otherwise. At the end the simulator waits for the \
+            last answers and prints a summary: events sent, predicted, dead-lettered, duplicates, \
+            missing (events without any answer: must be 0), latency percentiles, and the process's \
+            CPU time and memory.
+
+            With --brokers (or $SCORER_BROKERS) it uses that cluster instead; the topics must \
+            exist there, and the scorer consumes in group --group from its committed offsets.
+
+            Ctrl-C stops sending early; the answers still in flight are collected and the summary \
+            printed. The exit status is 2 when events are missing.
+
+            Run it from the repository root (the default --model and --data paths are relative).
+
+            Examples:
+              scorer demo
+              scorer demo --rate 20000 --duration 1m --partitions 16
+              scorer demo --brokers @/tmp/scorer.brokers --duration 2m
+            """
+    )
+
+    @Option(help: ArgumentHelp("Events per second the simulator sends.", valueName: "events/s"))
+    var rate: Double = 5000
+
+    @Option(help: ArgumentHelp("How long to send, e.g. 30s, 2m, 90.", valueName: "duration"))
+    var duration = "30s"
+
+    @Option(help: "Partitions of each topic of the embedded cluster (ignored with --brokers).")
+    var partitions = 8
+
+    @Option(help: ArgumentHelp("The model bundle folder the scorer serves.", valueName: "folder"))
+    var model = "models/install-v1"
+
+    @Option(help: ArgumentHelp("Events to replay: the .csv.gz test data or a JSON-lines file.", valueName: "file"))
+    var data = "simulator/data/test_data.csv.gz"
+
+    @Option(help: "Consumer group of the scorer.")
+    var group = "scorer-demo"
+
+    @Option(help: "Topic of impression events.")
+    var inputTopic = "impressions"
+
+    @Option(help: "Topic of predictions.")
+    var outputTopic = "predictions"
+
+    @Option(help: "Dead-letter topic.")
+    var dlqTopic = "impressions.dlq"
+
+    @Option(help: ArgumentHelp("Serve the scorer's Prometheus metrics on this port (none by default).", valueName: "port"))
+    var metricsPort: Int?
+
+    @Option(help: ArgumentHelp("Log level of the scorer and simulator (trace, debug, info, notice, warning, error, critical); logs go to standard error.", valueName: "level"))
+    var logLevel = "warning"
+
+    @OptionGroup(title: "External Kafka cluster (optional: without it an embedded cluster is started)")
+    var connection: KafkaConnectionOptions
+
+    func validate() throws {
+        guard rate > 0, rate.isFinite, rate <= 1_000_000 else {
+            throw ValidationError("--rate must be a number of events per second between 1 and 1000000, got \(rate).")
+        }
+        guard let seconds = DurationText.seconds(duration), seconds > 0 else {
+            throw ValidationError("--duration expects a positive duration like 30s, 2m or 90; got '\(duration)'.")
+        }
+        guard (1...1000).contains(partitions) else {
+            throw ValidationError("--partitions must be 1...1000, got \(partitions).")
+        }
+        if Logger.Level(rawValue: logLevel) == nil {
+            throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical (got '\(logLevel)').")
+        }
+        if let metricsPort, !(0...65_535).contains(metricsPort) {
+            throw ValidationError("--metrics-port must be 0...65535, got \(metricsPort).")
+        }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: model, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw ValidationError("No model bundle at '\(model)': run 'scorer demo' from the repository root, or pass --model FOLDER.")
+        }
+        guard FileManager.default.isReadableFile(atPath: data) else {
+            throw ValidationError("No event file at '\(data)': run 'scorer demo' from the repository root, or pass --data FILE.")
+        }
     }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .warning
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        var logger = Logger(label: "scorer.demo")
+        logger.logLevel = level
+        let seconds = DurationText.seconds(duration) ?? 30
+
+        // Events first: a bad file fails before anything starts.
+        let catalog: EventCatalog
+        do {
+            catalog = try LoadSimulator.EventSource.load(path: data)
+        } catch {
+            throw DemoFailure("cannot read events from '\(data)': \(error)")
+        }
+
+        // The cluster: embedded unless one was given.
+        let cluster: DevelopmentCluster?
+        let kafka: KafkaConfig
+        let external = connection.brokers != nil
+            || !(ProcessInfo.processInfo.environment[KafkaConnectionOptions.environmentVariable] ?? "").isEmpty
+        if external {
+            cluster = nil
+            kafka = try connection.makeConfig(clientID: "scorer-demo")
+        } else {
+            let started = try DevelopmentCluster(brokers: 1)
+            for topic in [inputTopic, outputTopic, dlqTopic] {
+                try started.createTopic(topic, partitions: partitions)
+            }
+            var config = KafkaConfig.developmentCluster(bootstrapServers: started.bootstrapServers)
+            config.clientID = "scorer-demo"
+            config.properties.merge(try connection.parsedProperties()) { _, given in given }
+            cluster = started
+            kafka = config
+        }
+        defer { cluster?.stop() }
+
+        var scoring = ScoringConfiguration(kafka: kafka)
+        scoring.inputTopic = inputTopic
+        scoring.outputTopic = outputTopic
+        scoring.deadLetterTopic = dlqTopic
+        scoring.group = group
+        scoring.modelPath = model
+        scoring.metricsPort = metricsPort
+        scoring.reloadOnSIGHUP = false
+        let service = try ScoringService(configuration: scoring, logger: logger)
+
+        let loadTest = try LoadTest(
+            catalog: catalog, kafka: kafka,
+            settings: LoadTestSettings(
+                replay: ReplaySettings(topic: inputTopic, rate: rate, limit: .duration(seconds), loop: true),
+                measure: MeasureSettings(predictionsTopic: outputTopic, deadLetterTopic: dlqTopic),
+                drainQuietSeconds: 5))
+
+        let status = StatusLine()
+        let where_ = cluster.map { "embedded cluster at \($0.bootstrapServers), \(partitions) partitions per topic" }
+            ?? "brokers \(kafka.bootstrapServers)"
+        status.print("scorer demo: \(where_); model \(model); replaying \(catalog.count) events from \(data) at \(DemoText.number(rate))/s for \(DemoText.seconds(seconds))")
+        let driver = DemoDriver(service: service, loadTest: loadTest, status: status)
+
+        var groupConfiguration = ServiceGroupConfiguration(
+            services: [
+                .init(service: service),
+                .init(service: driver, successTerminationBehavior: .gracefullyShutdownGroup),
+            ],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger)
+        groupConfiguration.maximumGracefulShutdownDuration = scoring.shutdownTimeout + .seconds(30)
+        try await ServiceGroup(configuration: groupConfiguration).run()
+
+        guard let outcome = driver.outcome else {
+            throw DemoFailure("the load test did not finish")
+        }
+        let final = service.stats()
+        for line in DemoText.summary(outcome: outcome, scorer: final, usage: ProcessUsage.now()) {
+            status.print(line)
+        }
+        if outcome.summary.missing > 0 {
+            throw ExitCode(2)
+        }
+    }
+}
+
+/// A one-line error that ends `scorer demo` (printed by ArgumentParser as `Error: ...`).
+struct DemoFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }

@@ -13,8 +13,9 @@ struct LagCommand: AsyncParsableCommand {
 
             lag = log end - committed (the messages produced but not yet committed; log end - log start \
             for a partition the group never committed). consumed/s and produced/s are measured over the \
-            last interval; catch-up is lag / (consumed/s - produced/s), 'not catching up' when the group \
-            consumes no faster than producers write.
+            last interval; catch-up is lag / (consumed/s - produced/s) while the group gains on the \
+            producers, 'keeping up' when the lag is under one second of consumption (commits trail the \
+            log by the commit interval), 'falling behind' otherwise.
 
             With --follow the table is redrawn in place every --interval on a terminal, or printed again \
             as plain lines when the output is not a terminal. --json prints one JSON object per sample \

@@ -13,16 +13,25 @@ final class FakeScorer: @unchecked Sendable {
     private let drop: Set<String>
     private let duplicate: Set<String>
     private let deadLetter: Set<String>
+    /// Events per second the scorer can handle at most (nil: as fast as it can).
+    private let capacity: Double?
     private let lock = NSLock()
+    private let assigned = Flag()
     private var stopFlag = false
     private var finished = false
     private(set) var answered = 0
 
-    init(bootstrapServers: String, drop: Set<String> = [], duplicate: Set<String> = [], deadLetter: Set<String> = []) throws {
+    init(bootstrapServers: String, drop: Set<String> = [], duplicate: Set<String> = [], deadLetter: Set<String> = [],
+         capacity: Double? = nil) throws {
         var config = KafkaConfig.developmentCluster(bootstrapServers: bootstrapServers)
         config.groupID = "fake-scorer"
         config.autoOffsetReset = .earliest
-        consumer = try KafkaConsumer(config: config)
+        let assigned = self.assigned
+        consumer = try KafkaConsumer(
+            config: config,
+            rebalanceHandler: { event in
+                if event.kind == .assigned { assigned.set() }
+            })
         try consumer.subscribe(topics: ["impressions"])
         var producerConfig = KafkaConfig.developmentCluster(bootstrapServers: bootstrapServers)
         producerConfig.lingerMs = 1
@@ -30,10 +39,14 @@ final class FakeScorer: @unchecked Sendable {
         self.drop = drop
         self.duplicate = duplicate
         self.deadLetter = deadLetter
+        self.capacity = capacity
     }
 
+    /// Starts answering; returns once the scorer's consumer has its partitions (at most 30 s).
     func start() {
         Thread { [self] in run() }.start()
+        let deadline = Date().addingTimeInterval(30)
+        while !assigned.isSet, Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
     }
 
     func stop() {
@@ -43,10 +56,18 @@ final class FakeScorer: @unchecked Sendable {
 
     private func run() {
         var batch = KafkaMessageBatch()
+        var nextSlot = Date()
         while !lock.withLock({ stopFlag }) {
             do {
-                try consumer.poll(into: &batch, maxMessages: 500, timeoutMs: 20)
+                try consumer.poll(into: &batch, maxMessages: capacity == nil ? 500 : 10, timeoutMs: 20)
                 for message in batch {
+                    if let capacity {
+                        // One event per 1/capacity s; oversleeping is made up, but idle time earns
+                        // at most 50 ms of credit.
+                        nextSlot = max(nextSlot, Date().addingTimeInterval(-0.05)).addingTimeInterval(1 / capacity)
+                        let wait = nextSlot.timeIntervalSinceNow
+                        if wait > 0 { Thread.sleep(forTimeInterval: wait) }
+                    }
                     guard let key = message.key, let value = message.value else { continue }
                     let id = String(decoding: key, as: UTF8.self)
                     if drop.contains(id) { continue }
@@ -71,4 +92,13 @@ final class FakeScorer: @unchecked Sendable {
         try? consumer.close()
         lock.withLock { finished = true }
     }
+}
+
+/// A flag one thread sets and another reads.
+final class Flag: @unchecked Sendable {
+    // Sendable: `value` is only touched while holding `lock`.
+    private let lock = NSLock()
+    private var value = false
+    func set() { lock.withLock { value = true } }
+    var isSet: Bool { lock.withLock { value } }
 }

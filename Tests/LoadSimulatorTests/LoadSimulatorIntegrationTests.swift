@@ -130,6 +130,28 @@ struct LoadSimulatorIntegrationTests {
         #expect(summary.missingIDs.count == 50)
     }
 
+    @Test func rampFindsTheCapacityOfAScorerThatCannotGoFaster() async throws {
+        let cluster = try Self.makeCluster()
+        let kafka = KafkaConfig.developmentCluster(bootstrapServers: cluster.bootstrapServers)
+        // This scorer handles at most 500 events/s: 200/s and 400/s are sustainable, 600/s is not.
+        let scorer = try FakeScorer(bootstrapServers: cluster.bootstrapServers, capacity: 500)
+        scorer.start()
+        defer { scorer.stop() }
+        let ramp = try RampSettings(parsing: "200:200:1000", stepSeconds: 3, sloP99Ms: 1000)
+        #expect(ramp.rates == [200, 400, 600, 800, 1000])
+        let test = try LoadTest(
+            catalog: try EventCatalog(events: makeEvents(2000)), kafka: kafka,
+            settings: LoadTestSettings(
+                replay: ReplaySettings(rate: 1, loop: true), measure: MeasureSettings(), ramp: ramp,
+                drainQuietSeconds: 2))
+        let summary = try await test.run()
+        let steps = try #require(summary.rampSteps)
+        #expect(steps.map(\.targetRate) == [200, 400, 600])
+        #expect(steps.map(\.sustainable) == [true, true, false], "\(steps.map { "\($0.targetRate): \($0.verdict) p99 \($0.latency.p99Ms) growth \($0.pendingGrowth) achieved \($0.achievedRate)" })")
+        #expect(summary.capacityRate == 400)
+        #expect(summary.rampOutcome?.contains("stopped at 600/s") == true)
+    }
+
     // MARK: - Lag
 
     @Test func lagIsWhatWasProducedMinusWhatTheGroupCommitted() async throws {
@@ -176,7 +198,7 @@ struct LoadSimulatorIntegrationTests {
         #expect(report.partitions.map(\.producedPerSecond) == [0, 0, 0])
         #expect((report.partitions[0].catchUpSeconds ?? 0) > 0)
         #expect(report.partitions[2].catchUpSeconds == nil)
-        #expect(LagText.catchUp(report.partitions[2]) == "not catching up")
+        #expect(LagText.catchUp(report.partitions[2]) == "falling behind")
         let table = LagText.table(report)
         #expect(table.count == 5)
         #expect(table.last?.contains("total") == true)

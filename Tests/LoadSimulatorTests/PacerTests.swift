@@ -33,3 +33,15 @@ import Testing
         #expect(Pacer.burstLimit(rate: 5000, lingerMs: 0) == 5)
     }
 }
+
+@Suite struct LagTrackerTests {
+    @Test func catchUpTimeFollowsTheNetConsumptionRate() {
+        // Gaining 100/s on a lag of 500: 5 s.
+        #expect(LagTracker.catchUp(lag: 500, consumed: 1100, produced: 1000) == 5)
+        // Steady state: commits trail by less than a second of consumption: keeping up.
+        #expect(LagTracker.catchUp(lag: 50, consumed: 1000, produced: 1000) == 0.05)
+        // A lag of more than a second of consumption that does not shrink: falling behind.
+        #expect(LagTracker.catchUp(lag: 5000, consumed: 1000, produced: 1200) == nil)
+        #expect(LagTracker.catchUp(lag: 0, consumed: 0, produced: 0) == 0)
+    }
+}

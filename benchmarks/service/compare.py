@@ -234,6 +234,39 @@ def latency_round(side, args, brokers, brokers_file, round_no, logdir):
 
 # MARK: - main
 
+class DevelopmentBroker:
+    """`scorer broker` in a child process with the given topics; yields (address, bootstrap file)."""
+
+    def __init__(self, args, logdir, name, partitions, topics):
+        self.file = os.path.join(logdir, f"bootstrap-{name}")
+        argv = [args.scorer, "broker", "--partitions", str(partitions), "--bootstrap-file", self.file]
+        for t in topics:
+            argv += ["--topic", t]
+        self.argv = argv
+        self.log_path = os.path.join(logdir, f"broker-{name}.log")
+
+    def __enter__(self):
+        self.log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(self.argv, stdout=self.log, stderr=subprocess.STDOUT, cwd=REPO)
+        for _ in range(300):
+            if os.path.exists(self.file) and os.path.getsize(self.file) > 0:
+                break
+            if self.proc.poll() is not None:
+                raise SystemExit(f"error: scorer broker exited; see {self.log_path}")
+            time.sleep(0.1)
+        with open(self.file) as f:
+            brokers = next(l.strip() for l in f if l.strip() and not l.startswith("#"))
+        return brokers, self.file
+
+    def __exit__(self, *_):
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     bin_dir = os.path.join(REPO, ".build", "release")
@@ -241,7 +274,8 @@ def main():
     p.add_argument("--simulator", default=os.path.join(bin_dir, "simulator"))
     p.add_argument("--model", default=os.path.join(REPO, "models", "install-v1"))
     p.add_argument("--backlog", type=int, default=500_000, help="events to drain per throughput round")
-    p.add_argument("--partitions", type=int, default=64, help="partitions of every topic")
+    p.add_argument("--partitions", type=int, default=64, help="partitions of the backlog topics")
+    p.add_argument("--latency-partitions", type=int, default=8, help="partitions of the latency-run topics")
     p.add_argument("--repeats", type=int, default=3, help="throughput rounds per service")
     p.add_argument("--rate", type=int, default=5000, help="simulator rate for the latency run")
     p.add_argument("--latency-seconds", type=int, default=60)
@@ -255,31 +289,14 @@ def main():
             raise SystemExit(f"error: {exe} is not built (run benchmarks/service_vs_python.sh)")
 
     logdir = tempfile.mkdtemp(prefix="service-vs-python-")
-    brokers_file = os.path.join(logdir, "bootstrap")
-    topics = ["backlog", "backlog.out", "backlog.dlq"]
-    for r in range(1, args.latency_repeats + 1):
-        for side in ("swift", "python"):
-            topics += [f"lat{r}-{side}.in", f"lat{r}-{side}.out", f"lat{r}-{side}.dlq"]
-    broker_argv = [args.scorer, "broker", "--partitions", str(args.partitions), "--bootstrap-file", brokers_file]
-    for t in topics:
-        broker_argv += ["--topic", t]
-    broker_log = open(os.path.join(logdir, "broker.log"), "wb")
-    broker = subprocess.Popen(broker_argv, stdout=broker_log, stderr=subprocess.STDOUT, cwd=REPO)
     log(f"logs in {logdir}")
-    results = {"backlog": args.backlog, "partitions": args.partitions, "rate": args.rate,
-               "latency_seconds": args.latency_seconds, "throughput": {"swift": [], "python": []},
-               "latency": {"swift": [], "python": []}}
-    try:
-        for _ in range(200):
-            if os.path.exists(brokers_file) and os.path.getsize(brokers_file) > 0:
-                break
-            if broker.poll() is not None:
-                raise SystemExit(f"error: scorer broker exited; see {logdir}/broker.log")
-            time.sleep(0.1)
-        with open(brokers_file) as f:
-            brokers = next(l.strip() for l in f if l.strip() and not l.startswith("#"))
+    results = {"backlog": args.backlog, "partitions": args.partitions, "latency_partitions": args.latency_partitions,
+               "rate": args.rate, "latency_seconds": args.latency_seconds,
+               "throughput": {"swift": [], "python": []}, "latency": {"swift": [], "python": []}}
 
-        if "throughput" not in args.skip:
+    if "throughput" not in args.skip:
+        with DevelopmentBroker(args, logdir, "throughput", args.partitions,
+                               ["backlog", "backlog.out", "backlog.dlq"]) as (brokers, brokers_file):
             log(f"producing a backlog of {args.backlog:,} events over {args.partitions} partitions")
             subprocess.run([sys.executable, os.path.join(HERE, "produce_events.py"), "--brokers", f"@{brokers_file}",
                             "--topic", "backlog", "--count", str(args.backlog), "--model", args.model],
@@ -293,17 +310,21 @@ def main():
                 for side in order:
                     results["throughput"][side].append(throughput_round(side, args, brokers, brokers_file, r, logdir))
 
-        if "latency" not in args.skip:
+    if "latency" not in args.skip:
+        topics = []
+        for r in range(1, args.latency_repeats + 1):
+            for side in ("swift", "python"):
+                topics += [f"lat{r}-{side}.in", f"lat{r}-{side}.out", f"lat{r}-{side}.dlq"]
+        # Its own broker with fewer partitions: events are consumed as they arrive, so retention
+        # does not matter, and 64 near-empty partitions would only add per-partition fetch work.
+        with DevelopmentBroker(args, logdir, "latency", args.latency_partitions, topics) as (brokers, brokers_file):
+            saved = args.partitions
+            args.partitions = args.latency_partitions
             for r in range(1, args.latency_repeats + 1):
                 order = ("python", "swift") if r % 2 else ("swift", "python")
                 for side in order:
                     results["latency"][side].append(latency_round(side, args, brokers, brokers_file, r, logdir))
-    finally:
-        broker.send_signal(signal.SIGINT)
-        try:
-            broker.wait(20)
-        except subprocess.TimeoutExpired:
-            broker.kill()
+            args.partitions = saved
 
     report(results)
     if args.json:
@@ -318,7 +339,8 @@ def median(rounds, key):
 
 def report(results):
     print()
-    print(f"Service vs Python baseline: one development cluster, {results['partitions']} partitions per topic")
+    print(f"Service vs Python baseline on the development cluster ({results['partitions']} partitions for the backlog, "
+          f"{results['latency_partitions']} for the latency run)")
     t = results["throughput"]
     if t["swift"] and t["python"]:
         sr, pr = median(t["swift"], "rate"), median(t["python"], "rate")

@@ -16,8 +16,9 @@ public struct PartitionLagRow: Sendable, Hashable, Codable {
     public var consumedPerSecond: Double?
     /// Messages produced per second since the previous sample (nil on the first sample).
     public var producedPerSecond: Double?
-    /// Seconds until the lag reaches zero at the current rates: 0 when there is no lag, nil when the
-    /// group is not catching up (or on the first sample).
+    /// Seconds until the lag reaches zero at the current rates: 0 when there is no lag; when the lag
+    /// is at most one second of consumption, the time to consume it; nil when the group is falling
+    /// behind (or on the first sample).
     public var catchUpSeconds: Double?
 
     enum CodingKeys: String, CodingKey {
@@ -94,10 +95,16 @@ public struct LagTracker: Sendable {
         max(partition.committed ?? partition.lowWatermark, partition.lowWatermark)
     }
 
-    private static func catchUp(lag: Int64, consumed: Double, produced: Double) -> Double? {
+    /// Seconds to reach zero lag: lag / (consumed - produced) while the group gains on the producers.
+    /// A lag of at most one second of consumption is "keeping up" (commits trail the log end by the
+    /// commit interval even when nothing falls behind): then it is lag / consumed. Otherwise nil:
+    /// falling behind.
+    static func catchUp(lag: Int64, consumed: Double, produced: Double) -> Double? {
         if lag == 0 { return 0 }
         let net = consumed - produced
-        return net > 0 ? Double(lag) / net : nil
+        if net > 0 { return Double(lag) / net }
+        if consumed > 0, Double(lag) <= consumed { return Double(lag) / consumed }
+        return nil
     }
 }
 
@@ -156,11 +163,11 @@ public enum LagText {
             cell(name, 9) + cell(row.committed.map { number(Double($0)) } ?? "-", 14) + cell(number(Double(row.logEnd)), 14)
                 + cell(number(Double(row.lag)), 12) + cell(row.consumedPerSecond.map { number($0) } ?? "-", 12)
                 + cell(row.producedPerSecond.map { number($0) } ?? "-", 12)
-                + cell(catchUp(row), 14)
+                + cell(catchUp(row), 17)
         }
         var lines = [
             cell("partition", 9) + cell("committed", 14) + cell("log end", 14) + cell("lag", 12) + cell("consumed/s", 12)
-                + cell("produced/s", 12) + cell("catch-up", 14)
+                + cell("produced/s", 12) + cell("catch-up", 17)
         ]
         for row in report.partitions { lines.append(format(row, name: String(row.partition))) }
         lines.append(format(report.total, name: "total"))
@@ -176,7 +183,10 @@ public enum LagText {
     static func catchUp(_ row: PartitionLagRow) -> String {
         if row.lag == 0 { return "caught up" }
         guard let seconds = row.catchUpSeconds else {
-            return row.consumedPerSecond == nil ? "-" : "not catching up"
+            return row.consumedPerSecond == nil ? "-" : "falling behind"
+        }
+        if let consumed = row.consumedPerSecond, let produced = row.producedPerSecond, consumed <= produced {
+            return "keeping up"
         }
         if seconds < 60 { return String(format: "%.1f s", seconds) }
         if seconds < 3600 { return String(format: "%.1f min", seconds / 60) }

@@ -53,7 +53,8 @@ public struct HTMLReport: Sendable {
         html += row(
             "Pacing", s.keptUp
                 ? "<span class=\"good\">every second within 1% of the target</span>"
-                : "<span class=\"bad\">fell behind (worst second \(String(format: "%.1f", s.worstSecondDeviation * 100))% off)</span>",
+                : "<span class=\"bad\">fell behind (worst second \(String(format: "%.1f", s.worstSecondDeviation * 100))% off; "
+                    + "send thread woke up to \(formatMs(s.longestWakeDelayMs)) ms late, longest produce call \(formatMs(s.longestProduceMs)) ms)</span>",
             raw: true)
         if s.measured {
             html += row("Predictions", number(Double(s.counts.predicted)))

@@ -125,6 +125,10 @@ public struct LoadTestSummary: Sendable, Hashable, Codable {
     /// Whether every full second was within 1% of the target.
     public var keptUp: Bool
     public var maxBacklog: Int
+    /// The longest the send thread woke up late (ms) and the longest produce call (ms): which of the
+    /// machine or the producer held the simulator back when it fell behind.
+    public var longestWakeDelayMs: Double
+    public var longestProduceMs: Double
     public var finishReason: ReplayProgress.FinishReason?
     public var measured: Bool
     public var counts: LoadCounts
@@ -145,6 +149,7 @@ public struct LoadTestSummary: Sendable, Hashable, Codable {
     enum CodingKeys: String, CodingKey {
         case topic, targetRate = "target_rate", sendSeconds = "send_seconds", achievedRate = "achieved_rate",
             worstSecondDeviation = "worst_second_deviation", keptUp = "kept_up", maxBacklog = "max_backlog",
+            longestWakeDelayMs = "longest_wake_delay_ms", longestProduceMs = "longest_produce_ms",
             finishReason = "finish_reason", measured, counts, missing, missingIDs = "missing_ids", latency = "latency_ms",
             firstDeliveryError = "first_delivery_error", rampSteps = "ramp_steps", capacityRate = "capacity_rate",
             rampOutcome = "ramp_outcome", notes
@@ -213,7 +218,7 @@ public final class LoadTest: Sendable {
         var stepIndex = 0
         var stepStartPending = 0
         var stepLatency = LatencyRecorder()
-        var stepSent = 0
+        var stepSentPerSecond: [Int] = []
         var stepSeconds = 0
         var sendingEnded = false
         var drainStarted: UInt64?
@@ -262,16 +267,18 @@ public final class LoadTest: Sendable {
                 if stopRequested.withLock({ $0 }) { replayer.stop() }
                 if !rampRates.isEmpty, let ramp = settings.ramp {
                     stepLatency.add(interval)
-                    stepSent += sent
+                    stepSentPerSecond.append(sent)
                     stepSeconds += 1
                     if stepSeconds == rampStepSeconds {
                         let rate = rampRates[stepIndex]
-                        let achieved = Double(stepSent) / Double(stepSeconds)
+                        // The rate changed a few ms into a later step's first second: judge the rest.
+                        let judged = stepIndex > 0 ? stepSentPerSecond.dropFirst() : stepSentPerSecond[...]
+                        let achieved = Double(judged.reduce(0, +)) / Double(judged.count)
                         let growth = snapshot.counts.pending - stepStartPending
                         let latency = stepLatency.summary()
                         var verdict = "sustainable"
                         if achieved < rate * 0.99 {
-                            verdict = "the simulator could not send this fast (\(Int(achieved))/s)"
+                            verdict = "the simulator could not send this fast (\(number(achieved))/s)"
                         } else if latency.count == 0 || latency.p99Ms > ramp.sloP99Ms {
                             verdict = latency.count == 0
                                 ? "no predictions arrived"
@@ -286,15 +293,15 @@ public final class LoadTest: Sendable {
                         if sustainable { capacity = rate }
                         stepIndex += 1
                         if !sustainable {
-                            rampOutcome = "stopped at \(Int(rate))/s: \(verdict)"
+                            rampOutcome = "stopped at \(number(rate))/s: \(verdict)"
                             replayer.stop()
                         } else if stepIndex == rampRates.count {
-                            rampOutcome = "every step up to the maximum \(Int(rate))/s was sustainable"
+                            rampOutcome = "every step up to the maximum \(number(rate))/s was sustainable"
                             replayer.stop()
                         } else {
                             replayer.setRate(rampRates[stepIndex])
                             stepLatency.reset()
-                            stepSent = 0
+                            stepSentPerSecond = []
                             stepSeconds = 0
                             stepStartPending = snapshot.counts.pending
                         }
@@ -330,15 +337,16 @@ public final class LoadTest: Sendable {
         let worst = steady.reduce(0.0) { worst, sample in
             max(worst, abs(Double(sample.sent) - sample.targetRate) / sample.targetRate)
         }
-        let rateChanged = rampSteps.count > 1
         return LoadTestSummary(
             topic: settings.replay.topic,
             targetRate: rampRates.isEmpty ? settings.replay.rate : (rampSteps.last?.targetRate ?? replay.rate),
             sendSeconds: progress.elapsedSeconds,
             achievedRate: progress.elapsedSeconds > 0 ? Double(progress.sent) / progress.elapsedSeconds : 0,
             worstSecondDeviation: worst,
-            keptUp: rateChanged ? rampSteps.allSatisfy { $0.achievedRate >= $0.targetRate * 0.99 } : worst <= 0.01,
+            keptUp: worst <= 0.01,
             maxBacklog: progress.maxBacklog,
+            longestWakeDelayMs: progress.longestWakeDelayMs,
+            longestProduceMs: progress.longestProduceMs,
             finishReason: progress.finishReason,
             measured: measurer != nil,
             counts: final.counts,

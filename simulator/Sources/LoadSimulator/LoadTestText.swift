@@ -25,7 +25,11 @@ public enum LoadTestText {
             text += "  total \(number(Double(sample.total.sent)))"
         }
         if !sample.keptUp {
-            text += "  [behind: \(number(Double(sample.sent))) of \(number(sample.targetRate)) sent, \(number(Double(sample.backlog))) due]"
+            if Double(sample.sent) < sample.targetRate {
+                text += "  [behind: \(number(Double(sample.sent))) of \(number(sample.targetRate)) sent, \(number(Double(sample.backlog))) overdue]"
+            } else {
+                text += "  [catching up: \(number(Double(sample.sent))) sent for \(number(sample.targetRate))]"
+            }
         }
         return text
     }
@@ -37,11 +41,16 @@ public enum LoadTestText {
             "Sent \(number(Double(s.counts.sent))) events to \(s.topic) in \(String(format: "%.1f", s.sendSeconds)) s: "
                 + "\(number(s.achievedRate))/s (target \(number(s.targetRate))/s)")
         if s.keptUp {
-            lines.append("Pacing: every full second within 1% of the target (worst \(String(format: "%.2f", s.worstSecondDeviation * 100))%)")
+            lines.append(
+                "Pacing: every full second within 1% of the target"
+                    + (s.rampSteps == nil ? "" : " (seconds the rate changed in aside)")
+                    + " (worst \(String(format: "%.2f", s.worstSecondDeviation * 100))%)")
         } else {
+            let cause = "the send thread woke up to \(formatMs(s.longestWakeDelayMs)) ms late and its longest produce call took "
+                + "\(formatMs(s.longestProduceMs)) ms (late wake-ups: a busy machine; long produce calls: a busy machine or a full producer queue)"
             lines.append(
                 "Pacing: the simulator could not keep up (worst second \(String(format: "%.1f", s.worstSecondDeviation * 100))% off, "
-                    + "largest backlog \(number(Double(s.maxBacklog))) events): the producer or this machine is the limit")
+                    + "largest backlog \(number(Double(s.maxBacklog))) events): \(cause)")
         }
         if s.counts.deliveryFailures > 0 {
             lines.append("Delivery failures: \(s.counts.deliveryFailures)" + (s.firstDeliveryError.map { " (first: \($0))" } ?? ""))

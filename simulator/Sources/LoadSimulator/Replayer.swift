@@ -166,6 +166,8 @@ public final class Replayer: Sendable {
         value.reserveCapacity(4096)
         key.reserveCapacity(64)
         var maxBacklog = 0
+        var longestWakeDelay: UInt64 = 0
+        var longestProduce: UInt64 = 0
         var reason = ReplayProgress.FinishReason.stopped
 
         while true {
@@ -200,6 +202,7 @@ public final class Replayer: Sendable {
                 } catch {
                     ledger.recordDeliveryFailure(sequence: sequence, error: "\(error)")
                 }
+                longestProduce = max(longestProduce, monotonicNanoseconds() - sendTime)
                 sent += 1
             }
             handleDeliveries(timeoutMs: 0)
@@ -207,10 +210,15 @@ public final class Replayer: Sendable {
                 $0.progress.sent = sent
                 $0.progress.backlog = backlog - batch
                 $0.progress.maxBacklog = maxBacklog
+                $0.progress.longestWakeDelayMs = Double(longestWakeDelay) / 1e6
+                $0.progress.longestProduceMs = Double(longestProduce) / 1e6
             }
             let nextDue = pacer.dueTime(ofEvent: sent)
             let wake = backlog - batch > 0 ? monotonicNanoseconds() + tick : max(nextDue, now + tick)
-            sleepUntil(monotonicNanoseconds: end.map { min($0, wake) } ?? wake)
+            let target = end.map { min($0, wake) } ?? wake
+            sleepUntil(monotonicNanoseconds: target)
+            let woke = monotonicNanoseconds()
+            if woke > target { longestWakeDelay = max(longestWakeDelay, woke - target) }
         }
         let sendingSeconds = Double(monotonicNanoseconds() - start) / 1e9
 
@@ -263,6 +271,10 @@ public struct ReplayProgress: Sendable, Hashable {
     public var finishReason: FinishReason?
     /// Messages still undelivered when the replay gave up waiting for them.
     public var undelivered = 0
+    /// The longest time the send thread woke up later than asked (ms): the machine was busy.
+    public var longestWakeDelayMs = 0.0
+    /// The longest single produce call (ms): long calls mean the producer's local queue was full.
+    public var longestProduceMs = 0.0
     /// Seconds from the first send to the end of the send loop, not counting the wait for the last
     /// deliveries (set when finished).
     public var elapsedSeconds = 0.0

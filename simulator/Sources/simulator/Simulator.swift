@@ -28,7 +28,7 @@ struct Simulator: AsyncParsableCommand {
             --step until latency p99 exceeds --slo or the events awaiting an answer keep growing; the \
             summary names the highest sustainable rate.
 
-            Ctrl-C stops sending early; answers are still drained and the summary printed. The exit             status is 2 when --measure found events without any answer.
+            Ctrl-C stops sending early; answers are still drained and the summary printed. The exit status is 2 when --measure found events without any answer.
 
             Examples:
               simulator --brokers @.scorer-brokers --rate 5000 --duration 60 --measure

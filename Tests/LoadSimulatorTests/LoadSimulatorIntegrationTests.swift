@@ -61,7 +61,19 @@ struct LoadSimulatorIntegrationTests {
         for message in messages {
             perSecond[min(Int((message.timestampMs - first) / 1000), 10)] += 1
         }
-        for second in 0..<10 {
+        // A second in which the machine did not run the send thread for 10 ms or more (measured by the
+        // replayer itself), and the second after it (the catch-up), cannot be held to 1%: every other
+        // second must be, and at least 3 of the 10 seconds must be judged.
+        var excused = Set<Int>()
+        for stall in progress.stalls {
+            excused.insert(Int(stall.secondsFromStart))
+            excused.insert(Int(stall.secondsFromStart) + 1)
+            excused.insert(Int(stall.secondsFromStart + stall.milliseconds / 1000))
+            excused.insert(Int(stall.secondsFromStart + stall.milliseconds / 1000) + 1)
+        }
+        let judged = (0..<10).filter { !excused.contains($0) }
+        #expect(judged.count >= 3, "the machine stalled the send thread too often to judge: \(progress.stalls.map { "\($0.secondsFromStart)s: \($0.milliseconds)ms" })")
+        for second in judged {
             #expect(abs(perSecond[second] - 5000) <= 50, "second \(second): \(perSecond[second]) events")
         }
         // Keys are the event ids, fresh for the second pass.

@@ -202,7 +202,13 @@ public final class Replayer: Sendable {
                 } catch {
                     ledger.recordDeliveryFailure(sequence: sequence, error: "\(error)")
                 }
-                longestProduce = max(longestProduce, monotonicNanoseconds() - sendTime)
+                let produceTime = monotonicNanoseconds() - sendTime
+                longestProduce = max(longestProduce, produceTime)
+                if produceTime >= 10_000_000 {
+                    let stall = ReplayProgress.Stall(
+                        secondsFromStart: Double(sendTime - start) / 1e9, milliseconds: Double(produceTime) / 1e6)
+                    control.withLock { if $0.progress.stalls.count < 1000 { $0.progress.stalls.append(stall) } }
+                }
                 sent += 1
             }
             handleDeliveries(timeoutMs: 0)
@@ -218,7 +224,14 @@ public final class Replayer: Sendable {
             let target = end.map { min($0, wake) } ?? wake
             sleepUntil(monotonicNanoseconds: target)
             let woke = monotonicNanoseconds()
-            if woke > target { longestWakeDelay = max(longestWakeDelay, woke - target) }
+            if woke > target {
+                longestWakeDelay = max(longestWakeDelay, woke - target)
+                if woke - target >= 10_000_000 {
+                    let stall = ReplayProgress.Stall(
+                        secondsFromStart: Double(target - start) / 1e9, milliseconds: Double(woke - target) / 1e6)
+                    control.withLock { if $0.progress.stalls.count < 1000 { $0.progress.stalls.append(stall) } }
+                }
+            }
         }
         let sendingSeconds = Double(monotonicNanoseconds() - start) / 1e9
 
@@ -271,6 +284,17 @@ public struct ReplayProgress: Sendable, Hashable {
     public var finishReason: FinishReason?
     /// Messages still undelivered when the replay gave up waiting for them.
     public var undelivered = 0
+    /// A moment the send thread woke up at least 10 ms late, or spent at least 10 ms in one produce call.
+    public struct Stall: Sendable, Hashable, Codable {
+        /// When it should have woken up, in seconds since the first send.
+        public var secondsFromStart: Double
+        /// How late it woke up.
+        public var milliseconds: Double
+    }
+
+    /// The first 1,000 times the send thread woke up at least 10 ms late or was held 10 ms in a produce
+    /// call: seconds around them may miss the rate through no fault of the schedule.
+    public var stalls: [Stall] = []
     /// The longest time the send thread woke up later than asked (ms): the machine was busy.
     public var longestWakeDelayMs = 0.0
     /// The longest single produce call (ms): long calls mean the producer's local queue was full.

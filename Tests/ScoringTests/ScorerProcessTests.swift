@@ -195,12 +195,10 @@ struct ScorerProcessTests {
 
     @Test func startupProblemsAreOneClearLine() async throws {
         let cluster = try TestCluster()
-        // A missing topic is checked too ("error: input topic 'x' does not exist on ..."), but
-        // librdkafka 2.0.2's mock broker creates any topic a client asks metadata for, so that
-        // case cannot be shown against the development cluster.
         let cases: [(name: String, arguments: [String], expected: String)] = [
             ("bad bundle", ["--model", directory.path], "error: model bundle '\(directory.path)' is invalid"),
             ("bad -X", ["-X", "no.such.property=1"], "no.such.property"),
+            ("missing topic", ["--input-topic", "no-such-topic"], "error: input topic 'no-such-topic' does not exist"),
         ]
         for (name, arguments, expected) in cases {
             let scorer = try startScorer(cluster, name: "startup-\(name.replacingOccurrences(of: " ", with: "-"))", extra: arguments)

@@ -1,5 +1,5 @@
 import Foundation
-public import Kafka
+import Kafka
 public import Logging
 public import ServiceLifecycle
 import Synchronization

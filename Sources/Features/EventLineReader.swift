@@ -73,13 +73,12 @@ public final class EventLineReader {
     private func refill() throws(FeatureError) {
         guard !endOfFile else { return }
         start = 0
-        let count = buffer.withUnsafeMutableBytes { gzread(file, $0.baseAddress, UInt32($0.count)) }
-        if count < 0 {
-            var code: Int32 = 0
-            let message = gzerror(file, &code).map { String(cString: $0) } ?? "unknown error"
-            throw .io("cannot read events from \(name) after line \(line): \(message)")
+        switch readGzipChunk(file, into: &buffer) {
+        case .failure(let failure):
+            throw .io("cannot read events from \(name) after line \(line): \(failure.message)")
+        case .success(let count):
+            endOfFile = count == 0
+            end = count
         }
-        if count == 0 { endOfFile = true }
-        end = Int(count)
     }
 }

@@ -193,14 +193,13 @@ public final class TestDataReader {
     private func refill() throws(FeatureError) {
         guard !endOfFile else { return }
         start = 0
-        let count = buffer.withUnsafeMutableBytes { gzread(file, $0.baseAddress, UInt32($0.count)) }
-        if count < 0 {
-            var code: Int32 = 0
-            let message = gzerror(file, &code).map { String(cString: $0) } ?? "unknown error"
-            throw .io("cannot read test data '\(path)' near line \(line): \(message)")
+        switch readGzipChunk(file, into: &buffer) {
+        case .failure(let failure):
+            throw .io("cannot read test data '\(path)' near line \(line): \(failure.message)")
+        case .success(let count):
+            endOfFile = count == 0
+            end = count
         }
-        if count == 0 { endOfFile = true }
-        end = Int(count)
     }
 
     // MARK: - Cell rules

@@ -175,8 +175,8 @@ extension ForestModel {
                     let depth = Int(treeDepths[tree])
                     let out = margins + Int(treeGroups[tree])
                     let weight = treeWeights?[tree]
-                    if hasCategoricalSplits {
-                        walkGeneral(nodes, words, root: root, depth: depth, rows: rows, rowCount: rowCount, out: out, stride: groups, weight: weight)
+                    if hasCategoricalSplits, let words {
+                        walkMixed(nodes, words, root: root, depth: depth, rows: rows, rowCount: rowCount, out: out, stride: groups, weight: weight, positions: positions)
                     } else {
                         walkNumeric(nodes, root: root, depth: depth, rows: rows, rowCount: rowCount, out: out, stride: groups, weight: weight, positions: positions)
                     }
@@ -212,20 +212,6 @@ extension ForestModel {
         }
         for row in 0..<rowCount {
             Self.add(nodes[Int(positions[row])].value, to: out + row &* stride, weight: weight)
-        }
-    }
-
-    @inline(__always)
-    private func walkGeneral(
-        _ nodes: UnsafePointer<PackedNode>, _ words: UnsafePointer<UInt32>?, root: UInt32, depth: Int,
-        rows: UnsafePointer<Float>, rowCount: Int, out: UnsafeMutablePointer<Float>, stride: Int, weight: Float?
-    ) {
-        let features = featureCount
-        for row in 0..<rowCount {
-            let rowPointer = rows + row &* features
-            var index = root
-            for _ in 0..<depth { index = Self.generalStep(nodes, words, index, rowPointer) }
-            Self.add(nodes[Int(index)].value, to: out + row * stride, weight: weight)
         }
     }
 

@@ -47,7 +47,7 @@ ADDRESS=$(head -n 1 "$WORK/brokers")
 
 # The development-cluster client preset (KafkaConfig.developmentClusterProperties), for kcat's
 # consumers; our side gets it from the bootstrap file.
-KCAT_CONSUMER=(-X fetch.wait.max.ms=2 -X queued.min.messages=200000 -X queued.max.messages.kbytes=262144)
+KCAT_CONSUMER=(-X fetch.wait.max.ms=1 -X queued.min.messages=200000 -X queued.max.messages.kbytes=262144)
 
 python3 -c "import sys; sys.stdout.write(('x' * $SIZE + '\n') * $COUNT)" > "$WORK/payload"
 kcat -P -b "$ADDRESS" -t bench-in < "$WORK/payload"   # input of consume and passthrough

@@ -80,12 +80,13 @@ public struct KafkaConfig: Sendable, Hashable {
     /// The mock cluster holds an empty Fetch for the whole `fetch.wait.max.ms` without waking when
     /// data arrives, so every consumer hop would add up to 500 ms with the default; and librdkafka
     /// 2.0.2 stalls for about a second each time its local fetch queue fills under the default limits.
-    /// This preset sets `fetch.wait.max.ms=2`, `queued.min.messages=200000`,
+    /// This preset sets `fetch.wait.max.ms=1` (the smallest hold: up to 1 ms per consumer hop, at
+    /// the cost of up to 1,000 empty fetches a second per idle consumer), `queued.min.messages=200000`,
     /// `queued.max.messages.kbytes=262144` (consumer-only settings: they go to
     /// `consumerProperties`). Real brokers wake a Fetch as soon as data arrives: do not
     /// use this preset against them (it makes consumers poll the broker constantly).
     public static let developmentClusterProperties: [String: String] = [
-        "fetch.wait.max.ms": "2",
+        "fetch.wait.max.ms": "1",
         "queued.min.messages": "200000",
         "queued.max.messages.kbytes": "262144",
     ]

@@ -20,8 +20,10 @@ public struct ScoringConfiguration: Sendable {
     public var modelPath = "models/install-v1"
     /// Largest micro-batch, in events.
     public var maxBatch = 1_000
-    /// Longest a micro-batch waits for more events after its first one, in microseconds.
-    public var maxWaitMicros = 2_000
+    /// Longest a micro-batch waits for more events after its first one, in microseconds. The
+    /// default 0 scores what has arrived without waiting (lowest latency); under load batches
+    /// still fill up to `maxBatch` from what librdkafka has prefetched.
+    public var maxWaitMicros = 0
     /// Graceful shutdown budget: drain, commit and leave the group within this time.
     public var shutdownTimeout: Duration = .seconds(30)
     /// Poll the bundle for changes this often and reload it; nil = reload on SIGHUP only.

@@ -117,10 +117,11 @@ final class ScoringPipeline: @unchecked Sendable {
 
     /// Polls until `maxBatch` events are gathered or `maxWait` has passed since the first one.
     ///
-    /// librdkafka's batch poll waits for the *whole* batch (or the timeout), so while idle this
-    /// takes what is already queued, then waits for just one event; only once the first event is
-    /// in does it wait (at most `maxWait`) for the batch to fill. An event therefore never waits
-    /// longer than `maxWait` for company.
+    /// While idle this takes what is already queued, then waits for the first event (and takes
+    /// whatever arrived with it); only once the first event is in does it wait (at most `maxWait`)
+    /// for the batch to fill. An event therefore never waits longer than `maxWait` for company,
+    /// and with `maxWait` 0 a batch is exactly what the consumer had fetched: no added latency,
+    /// while under load batches still fill up from librdkafka's prefetched queue.
     private func gatherBatch() throws {
         let maxBatch = configuration.maxBatch
         var deadline: UInt64?
@@ -142,7 +143,8 @@ final class ScoringPipeline: @unchecked Sendable {
             } else {
                 try consumer.poll(into: &batch, maxMessages: maxBatch - gatheredCount, timeoutMs: 0)
                 if batch.isEmpty {
-                    try consumer.poll(into: &batch, maxMessages: 1, timeoutMs: configuration.idlePollMs)
+                    // Waits for the first event only, then takes the rest of what has arrived with it.
+                    try consumer.poll(into: &batch, maxMessages: maxBatch - gatheredCount, timeoutMs: configuration.idlePollMs)
                 }
                 if batch.isEmpty {
                     spareBatches.append(batch)

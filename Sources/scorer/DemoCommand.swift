@@ -48,8 +48,8 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("How long to send, e.g. 30s, 2m, 90.", valueName: "duration"))
     var duration = "30s"
 
-    @Option(help: "Partitions of each topic of the embedded cluster (ignored with --brokers).")
-    var partitions = 4
+    @Option(help: "Partitions of each topic of the embedded cluster (ignored with --brokers). One keeps the development broker fastest; more show how partitions spread.")
+    var partitions = 1
 
     @Option(help: ArgumentHelp("The model bundle folder the scorer serves.", valueName: "folder"))
     var model = "models/install-v1"
@@ -137,11 +137,12 @@ struct DemoCommand: AsyncParsableCommand {
             }
             var config = KafkaConfig.developmentCluster(bootstrapServers: started.bootstrapServers)
             config.clientID = "scorer-demo"
-            // The mock broker finds every fetch offset by walking the partition's list of message
-            // sets, so latency grows with the number of sets in its log. A 5 ms linger makes the
-            // scorer's predictions a few sets per partition per 5 ms instead of one set per event
-            // (5x fewer), which keeps a demo run's latency flat at the cost of ~2 ms.
-            config.lingerMs = 5
+            // The mock broker finds every fetch offset by walking the partition's list of retained
+            // message sets, and answers a fetch with one set per partition, so many small sets
+            // (short lingers, many partitions) slow it down until consumers fall behind. One
+            // partition and a 1 ms linger keep a few events per set and the walk short; measured
+            // in BENCHMARKS.md ("Service vs Python baseline", latency).
+            config.lingerMs = 1
             config.properties.merge(try connection.parsedProperties()) { _, given in given }
             cluster = started
             kafka = config

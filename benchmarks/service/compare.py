@@ -196,7 +196,7 @@ def latency_round(side, args, brokers, brokers_file, round_no, logdir):
         sim_argv = [args.simulator, "--brokers", f"@{brokers_file}", "--topic", topics[0],
                     "--predictions-topic", topics[1], "--dead-letter-topic", topics[2],
                     "--rate", str(args.rate), "--duration", f"{args.latency_seconds}s", "--loop",
-                    "--measure", "--json", "--drain", "5s"]
+                    "--measure", "--json", "--drain", "5s", "--linger-ms", str(args.sim_linger_ms)]
         sim_out = os.path.join(logdir, f"simulator-{prefix}.ndjson")
         with open(sim_out, "w") as out, open(os.path.join(logdir, "simulator.log"), "ab") as err:
             sim = subprocess.Popen(sim_argv, stdout=out, stderr=err, cwd=REPO)
@@ -275,7 +275,11 @@ def main():
     p.add_argument("--model", default=os.path.join(REPO, "models", "install-v1"))
     p.add_argument("--backlog", type=int, default=500_000, help="events to drain per throughput round")
     p.add_argument("--partitions", type=int, default=64, help="partitions of the backlog topics")
-    p.add_argument("--latency-partitions", type=int, default=8, help="partitions of the latency-run topics")
+    p.add_argument("--latency-partitions", type=int, default=1,
+                   help="partitions of the latency-run topics (1: the mock broker walks every retained message "
+                        "set of a partition per fetch and returns one set per partition, so more partitions of "
+                        "smaller sets slow it down until it falls behind; see BENCHMARKS.md)")
+    p.add_argument("--sim-linger-ms", type=int, default=1, help="the simulator's producer linger for the latency run")
     p.add_argument("--repeats", type=int, default=3, help="throughput rounds per service")
     p.add_argument("--rate", type=int, default=5000, help="simulator rate for the latency run")
     p.add_argument("--latency-seconds", type=int, default=60)

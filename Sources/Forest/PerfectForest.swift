@@ -155,6 +155,20 @@ struct PerfectForest: Sendable {
         splits.withUnsafeBufferPointer { splitBuffer in
         thresholds.withUnsafeBufferPointer { thresholdBuffer in
         leaves.withUnsafeBufferPointer { leafBuffer in
+            if rowCount == 1 {
+                // One row: walk each tree straight down; consecutive trees are independent, so the
+                // CPU overlaps their walks.
+                for tree in 0..<depths.count {
+                    let nodeStart = Int(nodeStarts[tree])
+                    var position: UInt32 = 0
+                    for level in 0..<Int(depths[tree]) {
+                        let levelStart = nodeStart + (1 << level) - 1
+                        position = Self.step(splitBuffer.baseAddress! + levelStart, thresholdBuffer.baseAddress! + levelStart, position, rows)
+                    }
+                    ForestModel.add(leafBuffer[Int(leafStarts[tree]) + Int(position)], to: margins + Int(groups[tree]), weight: weights?[tree])
+                }
+                return
+            }
             for tree in 0..<depths.count {
                 let splits = splitBuffer.baseAddress! + Int(nodeStarts[tree])
                 let thresholds = thresholdBuffer.baseAddress! + Int(nodeStarts[tree])

@@ -1,3 +1,4 @@
+import Foundation
 internal import ForestKernels
 
 /// A numerical forest with every tree stored as a perfect binary tree of its depth, in level order.
@@ -109,8 +110,11 @@ struct PerfectForest: Sendable {
 
     // MARK: - Vector kernel
 
-    /// True when this process can run the AVX2 kernel (decided once).
-    static let vectorKernelAvailable: Bool = forest_avx2_available() != 0
+    /// True when this process runs the AVX2 kernel (decided once): the CPU has AVX2 and the
+    /// environment does not set `FOREST_KERNEL=portable` (which benchmarks the fallback, or rules
+    /// the vector kernel out while debugging).
+    static let vectorKernelAvailable: Bool =
+        forest_avx2_available() != 0 && ProcessInfo.processInfo.environment["FOREST_KERNEL"] != "portable"
 
     /// Margins of `rowCount` rows with the AVX2 kernel. Only call when ``vectorKernelAvailable``.
     func vectorMargins(rows: UnsafePointer<Float>, rowCount: Int, margins: UnsafeMutablePointer<Float>) {

@@ -8,8 +8,10 @@ import Testing
     /// Golden models without categorical splits: these compile to the perfect-tree layout.
     static let numericFiles: [String] = GoldenCase.modelFiles.map(\.file).filter { !$0.hasPrefix("categorical") }
 
-    /// Whether this machine should run the AVX2 kernel (x86-64 Linux reports it in /proc/cpuinfo).
+    /// Whether this machine should run the AVX2 kernel (x86-64 Linux reports it in /proc/cpuinfo),
+    /// unless `FOREST_KERNEL=portable` asks for the fallback.
     static var cpuHasAVX2: Bool {
+        if ProcessInfo.processInfo.environment["FOREST_KERNEL"] == "portable" { return false }
         #if arch(x86_64) && os(Linux)
         let info = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
         return info.split(separator: "\n").contains { $0.hasPrefix("flags") && $0.split(separator: " ").contains("avx2") }
@@ -77,6 +79,8 @@ import Testing
             let rows = Array(allRows[0 ..< count * model.featureCount])
             let want = expected[0 ..< count * model.outputCount].map(\.bitPattern)
             #expect(Self.margins(model, rows, kernel: .portable).map(\.bitPattern) == want, "\(file) portable, \(count) rows")
+            // Block size 1 takes the portable kernel's single-row walk for every row.
+            #expect(Self.margins(model, rows, kernel: .portable, blockSize: 1).map(\.bitPattern) == want, "\(file) portable, block 1")
             if vectorAvailable {
                 #expect(Self.margins(model, rows, kernel: .vector).map(\.bitPattern) == want, "\(file) vector, \(count) rows")
                 // Odd block sizes hand the kernel partial vectors in the middle of a batch.

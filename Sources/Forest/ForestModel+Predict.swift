@@ -124,6 +124,15 @@ extension ForestModel {
         perfect != nil && PerfectForest.vectorKernelAvailable ? .vector : .portable
     }
 
+    /// The batch kernel and node layout this model uses on this machine, for `scorer model inspect`
+    /// and start-up logs: `"avx2, perfect trees"` (the fast path), `"portable, perfect trees"` (no
+    /// AVX2, or `FOREST_KERNEL=portable`) or `"portable, packed nodes"` (categorical splits, or trees
+    /// too deep or sparse to pad to perfect trees).
+    public var kernelDescription: String {
+        guard perfect != nil else { return "portable, packed nodes" }
+        return preferredKernel == .vector ? "avx2, perfect trees" : "portable, perfect trees"
+    }
+
     /// Scores `count` rows, split across `threads` workers by whole row blocks.
     ///
     /// - Parameter kernel: nil picks ``preferredKernel``; tests force `.portable` to compare the two.

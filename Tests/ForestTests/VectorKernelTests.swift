@@ -39,6 +39,7 @@ import Testing
         #expect(model.nodes.isEmpty)
         #expect(PerfectForest.vectorKernelAvailable == Self.cpuHasAVX2)
         #expect(model.preferredKernel == (Self.cpuHasAVX2 ? .vector : .portable))
+        #expect(model.kernelDescription == (Self.cpuHasAVX2 ? "avx2, perfect trees" : "portable, perfect trees"))
         // Memory: at most 16 bytes per stored node (padding included), plus 16-20 bytes per tree.
         #expect(perfect.nodeBytes <= 16 * model.summary.storedNodes, "\(perfect.nodeBytes) bytes for \(model.summary.storedNodes) nodes")
         #expect(perfect.depths.map(Int.init) == (try ForestModel.decodeDefinition(Fixtures.bytes(file))).trees.map(\.depth))
@@ -49,6 +50,7 @@ import Testing
         let model = try ForestModel.load(contentsOf: Fixtures.folder.appendingPathComponent(file))
         #expect(model.perfect == nil)
         #expect(model.preferredKernel == .portable)
+        #expect(model.kernelDescription == "portable, packed nodes")
         #expect(!model.nodes.isEmpty)
     }
 

@@ -210,9 +210,7 @@ extension ForestModel {
             if kernel == .vector {
                 perfect.vectorMargins(rows: rows, rowCount: rowCount, margins: margins)
             } else {
-                withUnsafeTemporaryAllocation(of: UInt32.self, capacity: max(rowCount, 1)) { positions in
-                    perfect.portableMargins(rows: rows, rowCount: rowCount, margins: margins, positions: positions.baseAddress!)
-                }
+                perfect.portableMargins(rows: rows, rowCount: rowCount, margins: margins)
             }
             return
         }

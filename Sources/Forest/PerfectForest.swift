@@ -148,10 +148,12 @@ struct PerfectForest: Sendable {
     // MARK: - Portable kernel
 
     /// Margins of one block of rows in Swift: the fallback for CPUs without AVX2 and the oracle the
-    /// vector kernel is tested against. Rows step level by level so their steps overlap.
-    func portableMargins(
-        rows: UnsafePointer<Float>, rowCount: Int, margins: UnsafeMutablePointer<Float>, positions: UnsafeMutablePointer<UInt32>
-    ) {
+    /// vector kernel is tested against. Trees outer, rows inner, four rows walking down each tree
+    /// together (four independent load chains for the CPU to overlap, positions in registers:
+    /// ~10% faster than stepping all rows of the block level by level through a positions array,
+    /// 16.5 vs 18.9 ns per row per tree at batch 256 in benchmarks/evaluator_vs_xgboost.py
+    /// --kernel portable).
+    func portableMargins(rows: UnsafePointer<Float>, rowCount: Int, margins: UnsafeMutablePointer<Float>) {
         let groupCount = baseMargins.count
         for row in 0..<rowCount {
             for group in 0..<groupCount { margins[row * groupCount + group] = baseMargins[group] }
@@ -179,17 +181,34 @@ struct PerfectForest: Sendable {
                 let leaves = leafBuffer.baseAddress! + Int(leafStarts[tree])
                 let out = margins + Int(groups[tree])
                 let weight = weights?[tree]
-                for row in 0..<rowCount { positions[row] = 0 }
-                for level in 0..<Int(depths[tree]) {
-                    let levelStart = (1 << level) - 1
-                    var rowPointer = rows
-                    for row in 0..<rowCount {
-                        positions[row] = Self.step(splits + levelStart, thresholds + levelStart, positions[row], rowPointer)
-                        rowPointer += featureCount
+                let depth = Int(depths[tree])
+                var row = 0
+                // Four rows walk down together, positions in registers: four independent chains.
+                while row &+ 4 <= rowCount {
+                    let row0 = rows + row &* featureCount
+                    let row1 = row0 + featureCount, row2 = row1 + featureCount, row3 = row2 + featureCount
+                    var p0: UInt32 = 0, p1: UInt32 = 0, p2: UInt32 = 0, p3: UInt32 = 0
+                    for level in 0..<depth {
+                        let levelSplits = splits + ((1 &<< level) &- 1), levelThresholds = thresholds + ((1 &<< level) &- 1)
+                        p0 = Self.step(levelSplits, levelThresholds, p0, row0)
+                        p1 = Self.step(levelSplits, levelThresholds, p1, row1)
+                        p2 = Self.step(levelSplits, levelThresholds, p2, row2)
+                        p3 = Self.step(levelSplits, levelThresholds, p3, row3)
                     }
+                    ForestModel.add(leaves[Int(p0)], to: out + row &* groupCount, weight: weight)
+                    ForestModel.add(leaves[Int(p1)], to: out + (row &+ 1) &* groupCount, weight: weight)
+                    ForestModel.add(leaves[Int(p2)], to: out + (row &+ 2) &* groupCount, weight: weight)
+                    ForestModel.add(leaves[Int(p3)], to: out + (row &+ 3) &* groupCount, weight: weight)
+                    row &+= 4
                 }
-                for row in 0..<rowCount {
-                    ForestModel.add(leaves[Int(positions[row])], to: out + row &* groupCount, weight: weight)
+                while row < rowCount {
+                    let rowPointer = rows + row &* featureCount
+                    var position: UInt32 = 0
+                    for level in 0..<depth {
+                        position = Self.step(splits + ((1 &<< level) &- 1), thresholds + ((1 &<< level) &- 1), position, rowPointer)
+                    }
+                    ForestModel.add(leaves[Int(position)], to: out + row &* groupCount, weight: weight)
+                    row &+= 1
                 }
             }
         }}}

@@ -10,6 +10,11 @@ public import Foundation
 ///
 /// The model is immutable and `Sendable`: share one instance between threads and tasks, and swap
 /// models between batches by replacing the reference.
+///
+/// Numerical models are compiled to perfect trees (``PerfectForest``) and scored by an AVX2 kernel
+/// on x86-64 CPUs that have it, by a portable Swift kernel elsewhere; models with categorical splits
+/// or very deep, sparse trees keep a packed-node layout and its Swift kernel. Every kernel gives the
+/// same bits; ``kernelDescription`` says which one runs.
 public final class ForestModel: Sendable {
     /// Number of input columns each row must have (`num_feature`).
     public let featureCount: Int

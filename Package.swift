@@ -52,7 +52,10 @@ let package = Package(
         ),
 
         // MARK: - Model and features
-        .target(name: "Forest", swiftSettings: hotPathSettings),
+        .target(name: "Forest", dependencies: ["ForestKernels"], swiftSettings: hotPathSettings),
+        // The evaluator's AVX2 kernel (C: Swift cannot compile one function for AVX2 behind a
+        // runtime CPU check). Optimised in debug builds too, like the Swift hot paths.
+        .target(name: "ForestKernels", cSettings: [.unsafeFlags(["-O2"])]),
         .target(name: "Features", dependencies: ["CZlib", "Forest"], swiftSettings: hotPathSettings),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
 

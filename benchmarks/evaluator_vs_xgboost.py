@@ -12,7 +12,11 @@ which is how a Python user would call it.
 Before timing, the scorer's margins for 2,000 of the rows are checked bit for bit against
 XGBoost's predict(output_margin=True).
 
+--kernel portable runs the scorer with FOREST_KERNEL=portable: the Swift fallback kernel that CPUs
+without AVX2 (and other architectures) use, instead of the AVX2 kernel.
+
 Usage: python3 benchmarks/evaluator_vs_xgboost.py [--scorer PATH] [--repeats 5] [--seconds 0.4]
+       [--kernel auto|portable]
 """
 import argparse
 import os
@@ -47,14 +51,22 @@ def production_shaped_model(workdir):
     return path, booster, rows
 
 
-def check_parity(scorer, model_path, booster, rows, workdir):
+def scorer_environment(kernel):
+    environment = dict(os.environ)
+    environment.pop("FOREST_KERNEL", None)
+    if kernel == "portable":
+        environment["FOREST_KERNEL"] = "portable"
+    return environment
+
+
+def check_parity(scorer, model_path, booster, rows, workdir, environment):
     sample = rows[:2000]
     csv = os.path.join(workdir, "parity.csv")
     with open(csv, "w") as handle:
         for row in sample:
             handle.write(",".join("" if np.isnan(v) else str(v) for v in row) + "\n")
     out = subprocess.run([scorer, "score", "--model", model_path, "--features-csv", csv, "--margin"],
-                         capture_output=True, text=True, check=True).stdout.split()
+                         capture_output=True, text=True, check=True, env=environment).stdout.split()
     ours = np.asarray([np.float32(v) for v in out], dtype=np.float32)
     theirs = booster.predict(xgb.DMatrix(sample), output_margin=True).astype(np.float32)
     same = int((ours.view(np.uint32) == theirs.view(np.uint32)).sum())
@@ -79,10 +91,10 @@ def time_xgboost(booster, rows, batch, seconds):
 
 
 class ScorerBench:
-    def __init__(self, scorer, model_path, rows_path, threads):
+    def __init__(self, scorer, model_path, rows_path, threads, environment):
         self.process = subprocess.Popen(
             [scorer, "model", "bench", model_path, "--rows", rows_path, "--threads", str(threads), "--interactive"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=environment)
 
     def rate(self, batch, seconds):
         self.process.stdin.write(f"{batch} {seconds}\n")
@@ -102,19 +114,22 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=0.4, help="measuring time per engine, batch and repeat")
     parser.add_argument("--batches", default=",".join(map(str, BATCHES)))
+    parser.add_argument("--kernel", choices=["auto", "portable"], default="auto",
+                        help="auto: the scorer's own choice (AVX2 where available); portable: the Swift fallback")
     args = parser.parse_args()
+    environment = scorer_environment(args.kernel)
     os.makedirs(args.workdir, exist_ok=True)
     model_path, booster, rows = production_shaped_model(args.workdir)
-    check_parity(args.scorer, model_path, booster, rows, args.workdir)
+    check_parity(args.scorer, model_path, booster, rows, args.workdir, environment)
     batches = [int(b) for b in args.batches.split(",")]
     cores = os.cpu_count() or 1
     print(f"model: {N_TREES} trees, depth {DEPTH}, {N_FEATURES} features, {MISSING:.0%} missing; "
-          f"{args.repeats} repeats x {args.seconds}s, medians; {cores} cores")
+          f"{args.repeats} repeats x {args.seconds}s, medians; {cores} cores; Forest kernel: {args.kernel}")
     print(f"| threads | batch | XGBoost rows/s | Forest rows/s | XGBoost ns/row/tree | Forest ns/row/tree | Forest / XGBoost |")
     print(f"|---|---|---|---|---|---|---|")
     for threads in sorted({1, cores}):
         booster.set_param({"nthread": threads})
-        ours = ScorerBench(args.scorer, model_path, os.path.join(args.workdir, "bench_rows.f32"), threads)
+        ours = ScorerBench(args.scorer, model_path, os.path.join(args.workdir, "bench_rows.f32"), threads, environment)
         for batch in batches:
             theirs_rates, our_rates = [], []
             for repeat in range(args.repeats):

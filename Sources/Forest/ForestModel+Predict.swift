@@ -60,6 +60,16 @@ extension ForestModel {
     public func predictLeaves(_ rows: [Float]) throws -> [Int32] {
         let count = try rowCount(of: rows)
         var leaves = [Int32](repeating: 0, count: count * treeCount)
+        if let perfect {
+            rows.withUnsafeBufferPointer { input in
+                for row in 0..<count {
+                    for tree in 0..<treeCount {
+                        leaves[row * treeCount + tree] = perfect.leafNodeID(tree: tree, row: input.baseAddress! + row * featureCount)
+                    }
+                }
+            }
+            return leaves
+        }
         rows.withUnsafeBufferPointer { input in
             nodes.withUnsafeBufferPointer { nodes in
                 categoryWords.withUnsafeBufferPointer { words in
@@ -99,12 +109,44 @@ extension ForestModel {
 
     // MARK: - Driver
 
+    /// Which batch kernel scores a block of rows.
+    enum Kernel: Sendable {
+        /// The AVX2 kernel over the perfect-tree layout (``PerfectForest``).
+        case vector
+        /// The Swift kernels: over the perfect-tree layout when the model has one, otherwise over
+        /// ``PackedNode``s (categorical splits, very deep trees). The fallback and the oracle.
+        case portable
+    }
+
+    /// The kernel ``predict(rows:count:into:threads:)`` uses: the vector kernel when the model has
+    /// a perfect-tree layout and this CPU has AVX2, otherwise the portable one.
+    var preferredKernel: Kernel {
+        perfect != nil && PerfectForest.vectorKernelAvailable ? .vector : .portable
+    }
+
+    /// The batch kernel and node layout this model uses on this machine, for `scorer model inspect`
+    /// and start-up logs: `"avx2, perfect trees"` (the fast path), `"portable, perfect trees"` (no
+    /// AVX2, or `FOREST_KERNEL=portable`) or `"portable, packed nodes"` (categorical splits, or trees
+    /// too deep or sparse to pad to perfect trees).
+    public var kernelDescription: String {
+        guard perfect != nil else { return "portable, packed nodes" }
+        return preferredKernel == .vector ? "avx2, perfect trees" : "portable, perfect trees"
+    }
+
     /// Scores `count` rows, split across `threads` workers by whole row blocks.
-    func run(rows: UnsafePointer<Float>, count: Int, output: UnsafeMutablePointer<Float>, threads: Int, blockSize: Int, transformed: Bool) {
+    ///
+    /// - Parameter kernel: nil picks ``preferredKernel``; tests force `.portable` to compare the two.
+    ///   `.vector` is only valid when ``preferredKernel`` is `.vector`.
+    func run(
+        rows: UnsafePointer<Float>, count: Int, output: UnsafeMutablePointer<Float>, threads: Int, blockSize: Int,
+        transformed: Bool, kernel: Kernel? = nil
+    ) {
+        let kernel = kernel ?? preferredKernel
+        precondition(kernel == .portable || preferredKernel == .vector, "the vector kernel is not available for this model or CPU")
         let width = transformed ? predictionCount : outputCount
         let workers = max(1, min(threads, (count + blockSize - 1) / blockSize))
         if workers == 1 {
-            score(rows: rows, range: 0..<count, output: output, width: width, blockSize: blockSize, transformed: transformed)
+            score(rows: rows, range: 0..<count, output: output, width: width, blockSize: blockSize, transformed: transformed, kernel: kernel)
             return
         }
         let blocksPerWorker = ((count + blockSize - 1) / blockSize + workers - 1) / workers
@@ -114,19 +156,22 @@ extension ForestModel {
             let start = worker * chunk
             let end = min(start + chunk, count)
             if start < end {
-                score(rows: buffers.rows, range: start..<end, output: buffers.output, width: width, blockSize: blockSize, transformed: transformed)
+                score(rows: buffers.rows, range: start..<end, output: buffers.output, width: width, blockSize: blockSize, transformed: transformed, kernel: kernel)
             }
         }
     }
 
     /// Scores the rows of `range` block by block; `output` is indexed by absolute row.
-    func score(rows: UnsafePointer<Float>, range: Range<Int>, output: UnsafeMutablePointer<Float>, width: Int, blockSize: Int, transformed: Bool) {
+    func score(
+        rows: UnsafePointer<Float>, range: Range<Int>, output: UnsafeMutablePointer<Float>, width: Int, blockSize: Int,
+        transformed: Bool, kernel: Kernel
+    ) {
         let groups = outputCount
         if width == groups {
             var start = range.lowerBound
             while start < range.upperBound {
                 let end = min(start + blockSize, range.upperBound)
-                accumulateMargins(rows: rows + start * featureCount, rowCount: end - start, margins: output + start * groups)
+                accumulateMargins(rows: rows + start * featureCount, rowCount: end - start, margins: output + start * groups, kernel: kernel)
                 if transformed {
                     for row in start..<end { _ = objective.transformRow(output + row * groups, count: groups) }
                 }
@@ -139,7 +184,7 @@ extension ForestModel {
             var start = range.lowerBound
             while start < range.upperBound {
                 let end = min(start + blockSize, range.upperBound)
-                accumulateMargins(rows: rows + start * featureCount, rowCount: end - start, margins: scratch.baseAddress!)
+                accumulateMargins(rows: rows + start * featureCount, rowCount: end - start, margins: scratch.baseAddress!, kernel: kernel)
                 for row in start..<end {
                     let rowMargins = scratch.baseAddress! + (row - start) * groups
                     _ = objective.transformRow(rowMargins, count: groups)
@@ -158,8 +203,17 @@ extension ForestModel {
     /// loop to themselves), so the loop has no data-dependent branch, and the rows of a block step
     /// through a tree level by level so their steps overlap. `benchmarks/evaluator_vs_xgboost.py`
     /// measured this layout (a branchy walk: ~60 CPU-ns per row per tree; four rows walked side by
-    /// side: ~19; level by level: see BENCHMARKS.md).
-    func accumulateMargins(rows: UnsafePointer<Float>, rowCount: Int, margins: UnsafeMutablePointer<Float>) {
+    /// side: ~19; level by level: see BENCHMARKS.md). Models compiled to a ``PerfectForest`` go to
+    /// its AVX2 kernel (`kernel == .vector`) or its portable Swift kernel instead.
+    func accumulateMargins(rows: UnsafePointer<Float>, rowCount: Int, margins: UnsafeMutablePointer<Float>, kernel: Kernel) {
+        if let perfect {
+            if kernel == .vector {
+                perfect.vectorMargins(rows: rows, rowCount: rowCount, margins: margins)
+            } else {
+                perfect.portableMargins(rows: rows, rowCount: rowCount, margins: margins)
+            }
+            return
+        }
         let groups = outputCount
         for row in 0..<rowCount {
             for group in 0..<groups { margins[row * groups + group] = baseMargins[group] }

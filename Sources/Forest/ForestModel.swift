@@ -10,6 +10,11 @@ public import Foundation
 ///
 /// The model is immutable and `Sendable`: share one instance between threads and tasks, and swap
 /// models between batches by replacing the reference.
+///
+/// Numerical models are compiled to perfect trees (``PerfectForest``) and scored by an AVX2 kernel
+/// on x86-64 CPUs that have it, by a portable Swift kernel elsewhere; models with categorical splits
+/// or very deep, sparse trees keep a packed-node layout and its Swift kernel. Every kernel gives the
+/// same bits; ``kernelDescription`` says which one runs.
 public final class ForestModel: Sendable {
     /// Number of input columns each row must have (`num_feature`).
     public let featureCount: Int
@@ -28,6 +33,9 @@ public final class ForestModel: Sendable {
     /// Shape statistics for `scorer model inspect`.
     public let summary: Summary
 
+    /// The numerical forest in perfect-tree layout (the vector kernel's input), when eligible;
+    /// then ``nodes`` and ``treeRoots`` are empty.
+    let perfect: PerfectForest?
     let nodes: [PackedNode]
     let treeRoots: [UInt32]
     let treeDepths: [UInt32]
@@ -42,7 +50,7 @@ public final class ForestModel: Sendable {
     /// (the class index), ``outputCount`` otherwise.
     public var predictionCount: Int { objective.predictsClassIndex ? 1 : outputCount }
     /// Number of trees in the ensemble.
-    public var treeCount: Int { treeRoots.count }
+    public var treeCount: Int { treeGroups.count }
 
     /// Facts about the model's shape and size.
     public struct Summary: Sendable {
@@ -136,14 +144,16 @@ public final class ForestModel: Sendable {
         featureTypes = definition.featureTypes
         baseScores = definition.baseScores
         baseMargins = definition.baseMargins
+        let weights: [Float]? = definition.treeWeights.flatMap { $0.contains(where: { $0 != 1 }) ? $0 : nil }
+        perfect = PerfectForest(definition: definition, treeWeights: weights)
 
         var nodes = [PackedNode]()
-        nodes.reserveCapacity(definition.trees.reduce(0) { $0 + $1.nodeCount })
+        if perfect == nil { nodes.reserveCapacity(definition.trees.reduce(0) { $0 + $1.nodeCount }) }
         var roots = [UInt32](), depths = [UInt32]()
         var categoryWords = [UInt32]()
         var categoricalSplits = 0
         var usedFeatures = Set<Int32>()
-        for (treeIndex, tree) in definition.trees.enumerated() {
+        for (treeIndex, tree) in definition.trees.enumerated() where perfect == nil {
             let base = nodes.count
             guard base + tree.nodeCount < Int(UInt32.max) else {
                 throw ForestError.unsupported("tree \(treeIndex): the model has more than 2^32 nodes")
@@ -182,15 +192,22 @@ public final class ForestModel: Sendable {
                 nodes.append(PackedNode(value: value, featureAndFlags: flags, left: UInt32(base + left), right: UInt32(base + right)))
             }
         }
+        if perfect != nil {
+            // The packing loop did not run: count the used features here (no categorical splits).
+            for tree in definition.trees {
+                for node in 0..<tree.nodeCount where !tree.isLeaf(node) {
+                    let left = Int(tree.leftChildren[node]), right = Int(tree.rightChildren[node])
+                    guard left >= 0, left < tree.nodeCount, right >= 0, right < tree.nodeCount,
+                          tree.splitIndices[node] >= 0, Int(tree.splitIndices[node]) < definition.featureCount else { continue }
+                    usedFeatures.insert(tree.splitIndices[node])
+                }
+            }
+        }
         self.nodes = nodes
         self.treeRoots = roots
         self.treeDepths = depths
         self.treeGroups = definition.treeGroups.map { UInt32($0) }
-        if let weights = definition.treeWeights, weights.contains(where: { $0 != 1 }) {
-            self.treeWeights = weights
-        } else {
-            self.treeWeights = nil
-        }
+        self.treeWeights = weights
         self.categoryWords = categoryWords
         self.hasCategoricalSplits = categoricalSplits > 0
 
@@ -198,7 +215,7 @@ public final class ForestModel: Sendable {
         summary = Summary(
             booster: definition.boosterName,
             reachableNodes: definition.trees.reduce(0) { $0 + $1.reachableNodes },
-            storedNodes: nodes.count,
+            storedNodes: definition.trees.reduce(0) { $0 + $1.nodeCount },
             leaves: definition.trees.reduce(0) { $0 + $1.leaves },
             minimumDepth: treeDepthList.min() ?? 0,
             maximumDepth: treeDepthList.max() ?? 0,
@@ -206,8 +223,8 @@ public final class ForestModel: Sendable {
             categoricalSplits: categoricalSplits,
             featuresUsed: usedFeatures.count,
             xgboostVersion: definition.xgboostVersion,
-            compiledBytes: nodes.count * MemoryLayout<PackedNode>.stride + categoryWords.count * 4
-                + roots.count * (4 * 3 + (self.treeWeights == nil ? 0 : 4))
+            compiledBytes: perfect?.compiledBytes ?? (nodes.count * MemoryLayout<PackedNode>.stride + categoryWords.count * 4
+                + roots.count * (4 * 3 + (weights == nil ? 0 : 4)))
         )
     }
 }

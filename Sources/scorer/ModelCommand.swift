@@ -42,7 +42,8 @@ struct InspectModelCommand: ParsableCommand {
         lines.append("nodes:             \(summary.reachableNodes) reachable (\(summary.leaves) leaves), \(summary.storedNodes) stored")
         lines.append("depth:             min \(summary.minimumDepth), mean \(String(format: "%.2f", summary.meanDepth)), max \(summary.maximumDepth)")
         lines.append("categorical splits: \(summary.categoricalSplits)")
-        lines.append("size in memory:    \(summary.compiledBytes) bytes (16 bytes per node plus category tables)")
+        lines.append("size in memory:    \(summary.compiledBytes) bytes (\(String(format: "%.1f", Double(summary.compiledBytes) / Double(max(summary.storedNodes, 1)))) bytes per stored node, tables included)")
+        lines.append("kernel:            \(model.kernelDescription)")
         lines.append("features:          \(model.featureCount) (\(summary.featuresUsed) used by splits)")
         for index in 0..<model.featureCount {
             let name = index < model.featureNames.count ? model.featureNames[index] : "f\(index)"

@@ -124,6 +124,7 @@ func readPartitionList(_ list: UnsafePointer<rd_kafka_topic_partition_list_t>?) 
 /// Creates an `rd_kafka_t`; on failure the conf is destroyed here (librdkafka leaves it to us).
 func makeHandle(_ type: rd_kafka_type_t, conf: OpaquePointer) throws(KafkaError) -> OpaquePointer {
     var errorText = [CChar](repeating: 0, count: 512)
+    KafkaLog.attach(to: conf)
     guard let handle = rd_kafka_new(type, conf, &errorText, errorText.count) else {
         rd_kafka_conf_destroy(conf)
         let detail = String(decoding: errorText.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)

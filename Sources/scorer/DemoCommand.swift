@@ -110,6 +110,7 @@ struct DemoCommand: AsyncParsableCommand {
             handler.logLevel = level
             return handler
         }
+        routeLibrdkafkaLogs(to: Logger(label: "librdkafka"))
         var logger = Logger(label: "scorer.demo")
         logger.logLevel = level
         let seconds = DurationText.seconds(duration) ?? 30

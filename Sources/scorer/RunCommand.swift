@@ -111,6 +111,7 @@ struct RunCommand: AsyncParsableCommand {
             handler.logLevel = level
             return handler
         }
+        routeLibrdkafkaLogs(to: Logger(label: "librdkafka"))
         var logger = Logger(label: "scorer")
         logger.logLevel = level
 

@@ -63,6 +63,23 @@ struct ResilienceTests {
         }
     }
 
+    @Test("librdkafka's own log lines reach an installed handler instead of stderr")
+    func librdkafkaLogsReachTheHandler() async throws {
+        let records = LockedRecords()
+        KafkaLog.setHandler { records.append($0) }
+        defer { KafkaLog.setHandler(nil) }
+        try await KafkaThread.run {
+            // Nothing listens on port 1: librdkafka logs the refused connection (facility FAIL).
+            var config = KafkaConfig(bootstrapServers: "127.0.0.1:1")
+            config.clientID = "log-routing-test"
+            let admin = try KafkaAdmin(config: config)
+            _ = try? admin.checkConnection(timeoutMs: 1500)
+        }
+        let failures = records.all.filter { $0.client.hasPrefix("log-routing-test") && $0.facility == "FAIL" }
+        #expect(!failures.isEmpty, "got \(records.all.map { "\($0.facility): \($0.message)" })")
+        #expect(failures.allSatisfy { $0.level <= 4 && $0.message.contains("127.0.0.1:1") })
+    }
+
     @Test("A full local queue makes produce wait instead of dropping; every message gets one report")
     func backpressureNeverDrops() async throws {
         try await KafkaThread.run {
@@ -100,4 +117,13 @@ struct ResilienceTests {
         #expect(throws: KafkaError.self) { try cluster.createTopic("late", partitions: 1) }
         #expect(throws: KafkaError.self) { try DevelopmentCluster(brokers: 0) }
     }
+}
+
+/// Log records collected from librdkafka's threads.
+private final class LockedRecords: @unchecked Sendable {
+    // Sendable: `records` is only touched while holding `lock`.
+    private let lock = NSLock()
+    private var records: [KafkaLogRecord] = []
+    func append(_ record: KafkaLogRecord) { lock.lock(); records.append(record); lock.unlock() }
+    var all: [KafkaLogRecord] { lock.lock(); defer { lock.unlock() }; return records }
 }

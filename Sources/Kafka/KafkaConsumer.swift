@@ -142,10 +142,34 @@ public final class KafkaConsumer: @unchecked Sendable {
                 throw KafkaError.librdkafka(err, "metadata of topic '\(topic)' from \(bootstrapServers): \(String(cString: rd_kafka_err2str(err)))")
             }
         }
-        let list = makePartitionList(positions)
+        let list = makePartitionList(resolveLogicalOffsets(positions, timeoutMs: metadataTimeoutMs))
         defer { rd_kafka_topic_partition_list_destroy(list) }
         let err = rd_kafka_assign(handle, list)
         if err != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError.librdkafka(err) }
+    }
+
+    /// Replaces `.beginning` / `.end` with the partitions' current low / high watermarks.
+    ///
+    /// Assigning a logical offset makes librdkafka look the offset up itself once the partition
+    /// has a leader; when the assignment lands before the leader is known (a race right after
+    /// start-up) it retries on a 500 ms timer, so about one start in six stalled half a second
+    /// (`benchmarks/kafka_throughput.sh`, consume; kcat shows the same). One ListOffsets request
+    /// here waits for the leaders instead. Partitions it cannot resolve keep the logical offset.
+    private func resolveLogicalOffsets(_ positions: [TopicPartitionOffset], timeoutMs: Int) -> [TopicPartitionOffset] {
+        let logical = positions.filter { $0.offset == TopicPartitionOffset.beginning || $0.offset == TopicPartitionOffset.end }
+        guard !logical.isEmpty else { return positions }
+        // ListOffsets takes -2 (earliest) and -1 (latest) as timestamps: the same values.
+        let list = makePartitionList(logical)
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        guard rd_kafka_offsets_for_times(handle, list, Int32(clamping: timeoutMs)) == RD_KAFKA_RESP_ERR_NO_ERROR else { return positions }
+        var resolved: [TopicPartition: Int64] = [:]
+        for (item, itemError) in readPartitionList(list) where itemError == RD_KAFKA_RESP_ERR_NO_ERROR && item.offset >= 0 {
+            resolved[item.topicPartition] = item.offset
+        }
+        return positions.map { position in
+            guard let offset = resolved[position.topicPartition] else { return position }
+            return TopicPartitionOffset(topic: position.topic, partition: position.partition, offset: offset)
+        }
     }
 
     /// Reads every partition of `topics` from `offset` (`TopicPartitionOffset.beginning`, `.end`
@@ -184,6 +208,7 @@ public final class KafkaConsumer: @unchecked Sendable {
             if !found { throw KafkaError(code: .unknownTopic, message: "topic '\(topic)' does not exist on \(bootstrapServers)") }
         }
         positions.sort { ($0.topic, $0.partition) < ($1.topic, $1.partition) }
+        positions = resolveLogicalOffsets(positions, timeoutMs: metadataTimeoutMs)
         let list = makePartitionList(positions)
         defer { rd_kafka_topic_partition_list_destroy(list) }
         let err = rd_kafka_assign(handle, list)

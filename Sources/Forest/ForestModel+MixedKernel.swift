@@ -3,8 +3,9 @@ extension ForestModel {
     /// the numerical kernel): every row takes one step per pass, so the steps of a pass are
     /// independent and overlap, and each step is branch-free (`mixedStep`).
     ///
-    /// Hand-written hot path: the production model (`models/install-v1`) has 1,812 categorical
-    /// splits among 2,744, so this is the kernel `scorer run` spends its scoring time in. A row-by-
+    /// Hand-written hot path: categorical models whose trees are too sparse to pad to perfect trees
+    /// run here (the production model, `models/install-v1`, now compiles to a ``PerfectForest`` and
+    /// its kernels instead). Before that, install-v1 ran here; a row-by-
     /// row walk with a branchy step (`generalStep`) took 19% of the service's CPU in a profile of
     /// `benchmarks/service_vs_python.sh` (throughput part); see BENCHMARKS.md for the figures.
     @inline(__always)

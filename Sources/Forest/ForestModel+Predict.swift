@@ -114,7 +114,7 @@ extension ForestModel {
         /// The AVX2 kernel over the perfect-tree layout (``PerfectForest``).
         case vector
         /// The Swift kernels: over the perfect-tree layout when the model has one, otherwise over
-        /// ``PackedNode``s (categorical splits, very deep trees). The fallback and the oracle.
+        /// ``PackedNode``s (very deep or sparse trees). The fallback and the oracle.
         case portable
     }
 
@@ -126,7 +126,7 @@ extension ForestModel {
 
     /// The batch kernel and node layout this model uses on this machine, for `scorer model inspect`
     /// and start-up logs: `"avx2, perfect trees"` (the fast path), `"portable, perfect trees"` (no
-    /// AVX2, or `FOREST_KERNEL=portable`) or `"portable, packed nodes"` (categorical splits, or trees
+    /// AVX2, or `FOREST_KERNEL=portable`) or `"portable, packed nodes"` (trees
     /// too deep or sparse to pad to perfect trees).
     public var kernelDescription: String {
         guard perfect != nil else { return "portable, packed nodes" }

@@ -11,9 +11,9 @@ public import Foundation
 /// The model is immutable and `Sendable`: share one instance between threads and tasks, and swap
 /// models between batches by replacing the reference.
 ///
-/// Numerical models are compiled to perfect trees (``PerfectForest``) and scored by an AVX2 kernel
-/// on x86-64 CPUs that have it, by a portable Swift kernel elsewhere; models with categorical splits
-/// or very deep, sparse trees keep a packed-node layout and its Swift kernel. Every kernel gives the
+/// Models are compiled to perfect trees (``PerfectForest``, numerical and categorical splits) and
+/// scored by an AVX2 kernel on x86-64 CPUs that have it, by a portable Swift kernel elsewhere;
+/// models with very deep or sparse trees keep a packed-node layout and its Swift kernel. Every kernel gives the
 /// same bits; ``kernelDescription`` says which one runs.
 public final class ForestModel: Sendable {
     /// Number of input columns each row must have (`num_feature`).
@@ -33,7 +33,7 @@ public final class ForestModel: Sendable {
     /// Shape statistics for `scorer model inspect`.
     public let summary: Summary
 
-    /// The numerical forest in perfect-tree layout (the vector kernel's input), when eligible;
+    /// The forest in perfect-tree layout (the vector kernel's input), when eligible;
     /// then ``nodes`` and ``treeRoots`` are empty.
     let perfect: PerfectForest?
     let nodes: [PackedNode]
@@ -179,27 +179,21 @@ public final class ForestModel: Sendable {
                 if tree.isCategorical[node] {
                     categoricalSplits += 1
                     flags |= PackedNode.categoricalFlag
-                    let offset = UInt32(categoryWords.count)
-                    let list = tree.categories[Int32(node)] ?? []
-                    let wordCount = list.last.map { Int($0) / 32 + 1 } ?? 0
-                    categoryWords.append(UInt32(wordCount))
-                    let start = categoryWords.count
-                    categoryWords.append(contentsOf: repeatElement(0, count: wordCount))
-                    for code in list { categoryWords[start + Int(code) / 32] |= 1 << (UInt32(code) % 32) }
-                    value = Float(bitPattern: offset)
+                    value = Float(bitPattern: Self.appendCategoryTable(tree.categories[Int32(node)] ?? [], to: &categoryWords))
                 }
                 usedFeatures.insert(tree.splitIndices[node])
                 nodes.append(PackedNode(value: value, featureAndFlags: flags, left: UInt32(base + left), right: UInt32(base + right)))
             }
         }
         if perfect != nil {
-            // The packing loop did not run: count the used features here (no categorical splits).
+            // The packing loop did not run: count the used features and categorical splits here.
             for tree in definition.trees {
                 for node in 0..<tree.nodeCount where !tree.isLeaf(node) {
                     let left = Int(tree.leftChildren[node]), right = Int(tree.rightChildren[node])
                     guard left >= 0, left < tree.nodeCount, right >= 0, right < tree.nodeCount,
                           tree.splitIndices[node] >= 0, Int(tree.splitIndices[node]) < definition.featureCount else { continue }
                     usedFeatures.insert(tree.splitIndices[node])
+                    if tree.isCategorical[node] { categoricalSplits += 1 }
                 }
             }
         }
@@ -226,5 +220,18 @@ public final class ForestModel: Sendable {
             compiledBytes: perfect?.compiledBytes ?? (nodes.count * MemoryLayout<PackedNode>.stride + categoryWords.count * 4
                 + roots.count * (4 * 3 + (weights == nil ? 0 : 4)))
         )
+    }
+
+    /// Appends the category table of one categorical split to `words`: the word count, then a
+    /// bitset of `categories` (the codes that go right, sorted ascending, as the decoder checked).
+    /// Returns the table's index in `words`.
+    static func appendCategoryTable(_ categories: [Int32], to words: inout [UInt32]) -> UInt32 {
+        let offset = UInt32(words.count)
+        let wordCount = categories.last.map { Int($0) / 32 + 1 } ?? 0
+        words.append(UInt32(wordCount))
+        let start = words.count
+        words.append(contentsOf: repeatElement(0, count: wordCount))
+        for code in categories { words[start + Int(code) / 32] |= 1 << (UInt32(code) % 32) }
+        return offset
     }
 }

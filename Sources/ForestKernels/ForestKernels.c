@@ -5,8 +5,10 @@
 // single row, 8 trees) per 256-bit vector, takes the top levels of each tree from registers
 // (permutes instead of loads) and gathers only the row values and the deep levels. Swift cannot
 // compile one function for AVX2 behind a runtime check, hence this small C target; the Swift
-// kernels stay the oracle and the fallback (other CPUs, other architectures, categorical or very
-// deep trees).
+// kernels stay the oracle and the fallback (other CPUs, other architectures, very deep or sparse
+// trees). Categorical splits (install-v1: 1,812 of 2,744) are decided in the vector lanes too
+// (`mixedLeft`): 9-14 ns per row per tree on install-v1 rows in batches, against 45-90 for the
+// Swift packed-node kernel they ran on before (BENCHMARKS.md, "install-v1").
 //
 // Exactness: per row the margin starts at the base margin and each tree's leaf (times its DART
 // weight, a separate multiply, never fused) is added in tree order in Float32, like XGBoost.
@@ -26,26 +28,71 @@ int forest_avx2_available(void) {
 #define BLOCK_ROWS 64
 #define BLOCK_VECTORS (BLOCK_ROWS / 8)
 
-/// One step for 8 lanes: `split` and `threshold` of each lane's node, `x` its feature value; returns
-/// the child's position in the next level (2j for left, 2j + 1 for right).
-static inline AVX2 __m256i step(__m256i position, __m256i split, __m256 threshold, __m256 x) {
+/// XGBoost's numerical decision for 8 lanes: all ones where the lane goes left.
+static inline AVX2 __m256i numericLeft(__m256i split, __m256 threshold, __m256 x) {
     // x < t (false for NaN) when the node defaults right; !(x >= t) (true for NaN) when it
     // defaults left. blendv picks by the sign bit of `split`, which is the default-left flag.
     __m256 less = _mm256_cmp_ps(x, threshold, _CMP_LT_OQ);
     __m256 notGreaterEqual = _mm256_cmp_ps(x, threshold, _CMP_NGE_UQ);
-    __m256i left = _mm256_castps_si256(_mm256_blendv_ps(less, notGreaterEqual, _mm256_castsi256_ps(split)));
+    return _mm256_castps_si256(_mm256_blendv_ps(less, notGreaterEqual, _mm256_castsi256_ps(split)));
+}
+
+/// XGBoost's decision for 8 lanes whose nodes may be categorical (bit 30 of `split`): all ones
+/// where the lane goes left. A categorical lane: NaN takes the default direction; a value that is
+/// negative, at least 2^24 (or ±inf) or whose category (the value truncated) lies beyond the
+/// node's bitset goes left; otherwise right iff the category is in the set. `threshold` holds the
+/// index of the node's table in `words` (length word, then bit words). Every gather stays inside
+/// `words`: numerical lanes read word 0, out-of-range categories their table's length word.
+static inline __attribute__((always_inline)) AVX2 __m256i mixedLeft(__m256i split, __m256 threshold, __m256 x,
+                                                                    const int32_t *words) {
+    const __m256i left = numericLeft(split, threshold, x);
+    const __m256i categorical = _mm256_srai_epi32(_mm256_slli_epi32(split, 1), 31);
+    if (_mm256_testz_si256(categorical, categorical)) return left;
+    const __m256i one = _mm256_set1_epi32(1);
+    // Ordered compares: false for NaN, so NaN and ±inf are not valid categories.
+    const __m256 valid = _mm256_and_ps(_mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_GE_OQ),
+                                       _mm256_cmp_ps(x, _mm256_set1_ps(16777216.0f), _CMP_LT_OQ));
+    // Invalid lanes convert +0 instead of x (no out-of-range conversion); cvtt truncates like C.
+    const __m256i category = _mm256_cvttps_epi32(_mm256_and_ps(x, valid));
+    const __m256i offset = _mm256_and_si256(_mm256_castps_si256(threshold), categorical);
+    const __m256i wordCount = _mm256_i32gather_epi32(words, offset, 4);
+    const __m256i word = _mm256_srli_epi32(category, 5);
+    const __m256i inRange = _mm256_and_si256(_mm256_and_si256(_mm256_castps_si256(valid), categorical),
+                                             _mm256_cmpgt_epi32(wordCount, word));
+    const __m256i wordIndex = _mm256_add_epi32(offset, _mm256_and_si256(inRange, _mm256_add_epi32(word, one)));
+    const __m256i bits = _mm256_i32gather_epi32(words, wordIndex, 4);
+    const __m256i bit = _mm256_and_si256(_mm256_srlv_epi32(bits, _mm256_and_si256(category, _mm256_set1_epi32(31))), one);
+    const __m256i inSet = _mm256_and_si256(inRange, _mm256_cmpeq_epi32(bit, one));
+    const __m256i notInSet = _mm256_xor_si256(inSet, _mm256_set1_epi32(-1));
+    const __m256 missing = _mm256_cmp_ps(x, x, _CMP_UNORD_Q);
+    const __m256i defaultLeft = _mm256_srai_epi32(split, 31);
+    const __m256i categoricalLeft = _mm256_castps_si256(_mm256_blendv_ps(
+        _mm256_castsi256_ps(notInSet), _mm256_castsi256_ps(defaultLeft), missing));
+    return _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(left), _mm256_castsi256_ps(categoricalLeft),
+                                                _mm256_castsi256_ps(categorical)));
+}
+
+/// One step for 8 lanes: `split` and `threshold` of each lane's node, `x` its feature value; returns
+/// the child's position in the next level (2j for left, 2j + 1 for right). `words` is NULL for a
+/// numerical forest (a compile-time constant once inlined, so that kernel has no categorical code).
+static inline __attribute__((always_inline)) AVX2 __m256i step(__m256i position, __m256i split, __m256 threshold,
+                                                               __m256 x, const int32_t *words) {
+    __m256i left = words ? mixedLeft(split, threshold, x, words) : numericLeft(split, threshold, x);
     // left is -1 (all ones) or 0: 2j + 1 + left.
     return _mm256_add_epi32(_mm256_add_epi32(position, position), _mm256_add_epi32(_mm256_set1_epi32(1), left));
 }
 
 // MARK: - Many rows: 8 rows per vector, one tree at a time
 
-static inline AVX2 void walkTree(const forest_perfect_model *model, int64_t tree, const float *rows,
-                                 const __m256i *rowOffsets, int vectors, __m256 *leafValues) {
+/// Walks one tree for up to 64 rows. `words` is the model's category table or NULL (numerical
+/// forest); always inlined into callers that pass a constant NULL or not, so each gets its own loop.
+static inline __attribute__((always_inline)) AVX2 void walkTree(const forest_perfect_model *model, int64_t tree,
+                                                                const float *rows, const __m256i *rowOffsets,
+                                                                int vectors, __m256 *leafValues, const int32_t *words) {
     const uint32_t depth = model->depths[tree];
     const int32_t *splits = (const int32_t *)model->splits + model->nodeStarts[tree];
     const float *thresholds = model->thresholds + model->nodeStarts[tree];
-    const __m256i featureMask = _mm256_set1_epi32(0x7FFFFFFF);
+    const __m256i featureMask = _mm256_set1_epi32(0x3FFFFFFF);
     __m256i position[BLOCK_VECTORS];
     for (int v = 0; v < vectors; v++) position[v] = _mm256_setzero_si256();
     uint32_t level = 0;
@@ -59,7 +106,7 @@ static inline AVX2 void walkTree(const forest_perfect_model *model, int64_t tree
             __m256 threshold = _mm256_permutevar8x32_ps(levelThresholds, position[v]);
             __m256i feature = _mm256_add_epi32(rowOffsets[v], _mm256_and_si256(split, featureMask));
             __m256 x = _mm256_i32gather_ps(rows, feature, 4);
-            position[v] = step(position[v], split, threshold, x);
+            position[v] = step(position[v], split, threshold, x, words);
         }
     }
     // Level 4 (16 nodes): two registers, picked by bit 3 of the position.
@@ -78,7 +125,7 @@ static inline AVX2 void walkTree(const forest_perfect_model *model, int64_t tree
                                                 _mm256_permutevar8x32_ps(thresholdsHigh, position[v]), high);
             __m256i feature = _mm256_add_epi32(rowOffsets[v], _mm256_and_si256(split, featureMask));
             __m256 x = _mm256_i32gather_ps(rows, feature, 4);
-            position[v] = step(position[v], split, threshold, x);
+            position[v] = step(position[v], split, threshold, x, words);
         }
         level++;
     }
@@ -90,7 +137,7 @@ static inline AVX2 void walkTree(const forest_perfect_model *model, int64_t tree
             __m256 threshold = _mm256_i32gather_ps(thresholds + levelStart, position[v], 4);
             __m256i feature = _mm256_add_epi32(rowOffsets[v], _mm256_and_si256(split, featureMask));
             __m256 x = _mm256_i32gather_ps(rows, feature, 4);
-            position[v] = step(position[v], split, threshold, x);
+            position[v] = step(position[v], split, threshold, x, words);
         }
     }
     const float *leaves = model->leaves + model->leafStarts[tree];
@@ -117,7 +164,11 @@ static AVX2 void marginsOfBlock(const forest_perfect_model *model, const float *
     }
     __m256 leafValues[BLOCK_VECTORS];
     for (int64_t tree = 0; tree < model->treeCount; tree++) {
-        walkTree(model, tree, rows, rowOffsets, vectors, leafValues);
+        if (model->categoryWords) {
+            walkTree(model, tree, rows, rowOffsets, vectors, leafValues, (const int32_t *)model->categoryWords);
+        } else {
+            walkTree(model, tree, rows, rowOffsets, vectors, leafValues, NULL);
+        }
         float *sums = scratch + (int64_t)model->groups[tree] * BLOCK_ROWS;
         if (model->weights) {
             __m256 weight = _mm256_set1_ps(model->weights[tree]);
@@ -140,9 +191,10 @@ static AVX2 void marginsOfBlock(const forest_perfect_model *model, const float *
 static AVX2 void marginsOfRow(const forest_perfect_model *model, const float *row, float *margins) {
     const int64_t groups = model->groupCount;
     for (int64_t group = 0; group < groups; group++) margins[group] = model->baseMargins[group];
-    const __m256i featureMask = _mm256_set1_epi32(0x7FFFFFFF);
+    const __m256i featureMask = _mm256_set1_epi32(0x3FFFFFFF);
     const __m256i laneIndex = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     const int32_t *allSplits = (const int32_t *)model->splits;
+    const int32_t *words = (const int32_t *)model->categoryWords;
     float leafBuffer[ROW_TREES];
     for (int64_t first = 0; first < model->treeCount; first += ROW_TREES) {
         const int64_t remaining = model->treeCount - first;
@@ -174,7 +226,7 @@ static AVX2 void marginsOfRow(const forest_perfect_model *model, const float *ro
                                                             _mm256_castsi256_ps(active), 4);
                 __m256 x = _mm256_mask_i32gather_ps(_mm256_setzero_ps(), row, _mm256_and_si256(split, featureMask),
                                                     _mm256_castsi256_ps(active), 4);
-                __m256i next = step(position[v], split, threshold, x);
+                __m256i next = step(position[v], split, threshold, x, words);
                 position[v] = _mm256_blendv_epi8(position[v], next, active);
             }
         }

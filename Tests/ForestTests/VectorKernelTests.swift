@@ -5,8 +5,14 @@ import Testing
 /// The perfect-tree layout and its AVX2 kernel: taken where it should be, and bit-identical to the
 /// portable Swift kernel, the reference evaluator and XGBoost at every batch size.
 @Suite struct VectorKernelTests {
-    /// Golden models without categorical splits: these compile to the perfect-tree layout.
-    static let numericFiles: [String] = GoldenCase.modelFiles.map(\.file).filter { !$0.hasPrefix("categorical") }
+    /// Every golden model, numerical and categorical.
+    static let allFiles: [String] = GoldenCase.modelFiles.map(\.file)
+    /// `categorical_onehot.ubj` has sparse depth-4 trees (160 nodes would pad to 372 slots, beyond
+    /// 16 bytes per node): it keeps the packed layout. Every other golden model is perfect.
+    static let sparseFile = "categorical_onehot.ubj"
+    static let perfectFiles: [String] = allFiles.filter { $0 != sparseFile }
+    /// Golden models with categorical splits.
+    static let categoricalFiles = ["categorical_onehot.ubj", "categorical_partition.json"]
 
     /// Whether this machine should run the AVX2 kernel (x86-64 Linux reports it in /proc/cpuinfo),
     /// unless `FOREST_KERNEL=portable` asks for the fallback.
@@ -32,7 +38,7 @@ import Testing
         return output
     }
 
-    @Test("Numeric models compile to the perfect layout and use the vector kernel on AVX2 CPUs", arguments: numericFiles)
+    @Test("Golden models compile to the perfect layout and use the vector kernel on AVX2 CPUs", arguments: perfectFiles)
     func vectorKernelIsTaken(_ file: String) throws {
         let model = try ForestModel.load(contentsOf: Fixtures.folder.appendingPathComponent(file))
         let perfect = try #require(model.perfect)
@@ -45,13 +51,26 @@ import Testing
         #expect(perfect.depths.map(Int.init) == (try ForestModel.decodeDefinition(Fixtures.bytes(file))).trees.map(\.depth))
     }
 
-    @Test("Categorical models keep the packed layout", arguments: ["categorical_onehot.ubj", "categorical_partition.json"])
-    func categoricalModelsArePacked(_ file: String) throws {
-        let model = try ForestModel.load(contentsOf: Fixtures.folder.appendingPathComponent(file))
+    @Test func categoricalModelsArePerfect() throws {
+        let definition = try ForestModel.decodeDefinition(Fixtures.bytes("categorical_partition.json"))
+        let model = try ForestModel(definition: definition)
+        let perfect = try #require(model.perfect)
+        #expect(model.nodes.isEmpty)
+        #expect(model.preferredKernel == (Self.cpuHasAVX2 ? .vector : .portable))
+        let categorical = definition.trees.reduce(0) { sum, tree in
+            sum + (0..<tree.nodeCount).filter { !tree.isLeaf($0) && tree.isCategorical[$0] }.count
+        }
+        #expect(categorical > 0 && model.summary.categoricalSplits == categorical)
+        #expect(perfect.splits.filter { $0 & PerfectForest.categoricalFlag != 0 }.count == categorical)
+        // Some category sets span several 32-bit words.
+        #expect(perfect.categoryWords.count > categorical * 2)
+    }
+
+    @Test func sparseCategoricalModelKeepsThePackedLayout() throws {
+        let model = try ForestModel.load(contentsOf: Fixtures.folder.appendingPathComponent(Self.sparseFile))
         #expect(model.perfect == nil)
-        #expect(model.preferredKernel == .portable)
         #expect(model.kernelDescription == "portable, packed nodes")
-        #expect(!model.nodes.isEmpty)
+        #expect(model.summary.categoricalSplits > 0 && !model.categoryWords.isEmpty)
     }
 
     @Test("Forced portable kernel reproduces XGBoost's golden margins", arguments: GoldenCase.all)
@@ -66,7 +85,7 @@ import Testing
         }
     }
 
-    @Test("Vector and portable kernels agree with the reference at every batch size", arguments: numericFiles)
+    @Test("Vector and portable kernels agree with the reference at every batch size", arguments: allFiles)
     func kernelsAgreeAtEveryBatchSize(_ file: String) throws {
         let definition = try ForestModel.decodeDefinition(Fixtures.bytes(file))
         let model = try ForestModel(definition: definition)
@@ -126,6 +145,81 @@ import Testing
         let definition = try ForestModel.decodeDefinition(Fixtures.bytes("binary_numeric.json"))
         #expect(definition.trees.contains { $0.leaves < 1 << $0.depth }, "fixture should have uneven trees")
         #expect(perfect.leafNodeIDs.allSatisfy { $0 >= 0 })
+    }
+
+    // MARK: - Categorical splits
+
+    /// Rows whose every feature is drawn from category codes inside and beyond the model's sets
+    /// and from values XGBoost treats as invalid or missing categories.
+    static func categoryEdgeRows(featureCount: Int, count: Int, seed: UInt64) -> [Float] {
+        let specials: [Float] = [-1, -0.5, -0.0, 0, 0.7, 1.9, 31, 32, 33, 63, 64, 100, 1e10, 16_777_216, 16_777_215,
+                                 16_777_217, .nan, .infinity, -.infinity, 2.5, 5, 6]
+        var generator = SplitMix64(seed: seed)
+        return (0 ..< count * featureCount).map { _ in
+            generator.next() % 3 == 0 ? specials[Int(generator.next() % UInt64(specials.count))] : Float(generator.next() % 40)
+        }
+    }
+
+    /// Margins of `rows` from the reference evaluator, row by row.
+    static func referenceMargins(_ definition: ModelDefinition, _ rows: [Float]) -> [UInt32] {
+        let reference = ReferenceEvaluator(definition: definition)
+        return stride(from: 0, to: rows.count, by: definition.featureCount).flatMap {
+            reference.margins(row: Array(rows[$0 ..< $0 + definition.featureCount]))
+        }.map(\.bitPattern)
+    }
+
+    @Test("Invalid and out-of-set categories follow XGBoost's rule in every kernel at every batch size", arguments: categoricalFiles)
+    func categoricalEdgeValuesAtEveryBatchSize(_ file: String) throws {
+        let definition = try ForestModel.decodeDefinition(Fixtures.bytes(file))
+        let model = try ForestModel(definition: definition)
+        #expect((model.perfect != nil) == (file != Self.sparseFile))
+        let allRows = Self.categoryEdgeRows(featureCount: model.featureCount, count: 129, seed: 7)
+        let expected = Self.referenceMargins(definition, allRows)
+        for count in [1, 2, 7, 8, 9, 63, 64, 65, 129] {
+            let rows = Array(allRows[0 ..< count * model.featureCount])
+            let want = Array(expected[0 ..< count * model.outputCount])
+            #expect(Self.margins(model, rows, kernel: .portable).map(\.bitPattern) == want, "\(file) portable, \(count) rows")
+            #expect(Self.margins(model, rows, kernel: .portable, blockSize: 1).map(\.bitPattern) == want, "\(file) portable, block 1")
+            if model.preferredKernel == .vector {
+                #expect(Self.margins(model, rows, kernel: .vector).map(\.bitPattern) == want, "\(file) vector, \(count) rows")
+                #expect(Self.margins(model, rows, kernel: .vector, blockSize: 5).map(\.bitPattern) == want, "\(file) vector, block 5")
+            }
+        }
+        // pred_leaf walks the same categorical rule.
+        let leaves = try model.predictLeaves(Array(allRows[0 ..< 9 * model.featureCount]))
+        for row in 0..<9 {
+            let input = Array(allRows[row * model.featureCount ..< (row + 1) * model.featureCount])
+            for (tree, treeDefinition) in definition.trees.enumerated() {
+                #expect(leaves[row * definition.trees.count + tree] == Int32(ReferenceEvaluator(definition: definition).leaf(tree: treeDefinition, row: input)))
+            }
+        }
+    }
+
+    /// The production model, `models/install-v1` (46 trees of depth 6, 1,812 of 2,744 splits
+    /// categorical), found from this file's path.
+    static let installModelURL = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("models/install-v1/model.json")
+
+    @Test func productionModelRunsOnThePerfectLayoutExactly() throws {
+        let definition = try ForestModel.decodeDefinition([UInt8](Data(contentsOf: Self.installModelURL)))
+        let model = try ForestModel(definition: definition)
+        let perfect = try #require(model.perfect)
+        #expect(model.summary.categoricalSplits == 1_812)
+        #expect(perfect.nodeBytes <= 16 * model.summary.storedNodes)
+        #expect(model.kernelDescription == (Self.cpuHasAVX2 ? "avx2, perfect trees" : "portable, perfect trees"))
+        // Half the rows mix category codes and invalid values, half are numerical edge rows.
+        let rows = Self.categoryEdgeRows(featureCount: model.featureCount, count: 65, seed: 11)
+            + KernelDifferentialTests.edgeRows(for: definition, count: 64, seed: 12)
+        let expected = Self.referenceMargins(definition, rows)
+        for count in [1, 7, 8, 64, 129] {
+            let part = Array(rows[0 ..< count * model.featureCount])
+            let want = Array(expected[0 ..< count])
+            #expect(Self.margins(model, part, kernel: .portable).map(\.bitPattern) == want, "portable, \(count) rows")
+            if model.preferredKernel == .vector {
+                #expect(Self.margins(model, part, kernel: .vector).map(\.bitPattern) == want, "vector, \(count) rows")
+            }
+        }
     }
 
     // MARK: - Models that keep the packed layout

@@ -3,7 +3,7 @@
 
 #include <stdint.h>
 
-/// A forest of numerical trees, each stored as a perfect binary tree of its depth in level order
+/// A forest of trees, each stored as a perfect binary tree of its depth in level order
 /// (node j of level L at index 2^L - 1 + j; its children are 2j and 2j + 1 of level L + 1), with
 /// the 2^depth leaves in a separate array. Built and owned by the Swift `Forest` target; this
 /// struct only borrows its arrays for the duration of one call.
@@ -11,8 +11,11 @@
 /// `splits`, `thresholds` and `leaves` must be readable 8 entries past their last element (the
 /// kernel loads whole 8-lane vectors of a tree's top levels).
 typedef struct {
-    const uint32_t *splits;       ///< per node: feature index | (default-left << 31)
-    const float *thresholds;      ///< per node: go left iff x < threshold (NaN: default direction)
+    const uint32_t *splits;       ///< per node: feature index | (categorical << 30) | (default-left << 31)
+    const float *thresholds;      ///< per node: go left iff x < threshold (NaN: default direction);
+                                  ///< categorical node: the bit pattern of its table's index in categoryWords
+    const uint32_t *categoryWords;///< per categorical node: word count, then the bitset of the categories
+                                  ///< that go right; NULL when the forest has no categorical split
     const float *leaves;          ///< per leaf: leaf value
     const uint32_t *nodeStarts;   ///< per tree: index of its root in splits/thresholds
     const uint32_t *leafStarts;   ///< per tree: index of its first leaf in leaves

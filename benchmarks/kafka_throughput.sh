@@ -15,7 +15,7 @@
 # The mock broker keeps only a few MB per partition: COUNT * SIZE / PARTITIONS must stay under
 # about 2 MB (checked before measuring).
 #
-# Usage: benchmarks/kafka_throughput.sh            (env: COUNT=200000 ROUNDS=5 SIZE=150 PARTITIONS=16
+# Usage: benchmarks/kafka_throughput.sh            (env: COUNT=200000 ROUNDS=5 SIZE=150 PARTITIONS=32
 #                                                        SCORER=path/to/release/scorer)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,7 +23,7 @@ cd "$(dirname "$0")/.."
 COUNT=${COUNT:-200000}
 ROUNDS=${ROUNDS:-5}
 SIZE=${SIZE:-150}
-PARTITIONS=${PARTITIONS:-16}
+PARTITIONS=${PARTITIONS:-32}
 command -v kcat >/dev/null || { echo "kcat not found: apt-get install kcat" >&2; exit 1; }
 if [[ -z "${SCORER:-}" ]]; then
     swift build -c release --product scorer >&2

@@ -80,7 +80,7 @@ struct BrokerCommand: AsyncParsableCommand {
         let fileHint = bootstrapFile.map { "--brokers @\($0)" } ?? "--brokers \(cluster.bootstrapServers)"
         printError(
             "scorer broker: \(brokerCount) broker(s) at \(cluster.bootstrapServers); topics \(topics.joined(separator: ", ")) "
-                + "with \(partitions) partitions each. Use \(fileHint) (or SCORER_BROKERS=\(cluster.bootstrapServers)). Ctrl-C stops.")
+                + "with \(partitions) partition\(partitions == 1 ? "" : "s") each. Use \(fileHint) (or SCORER_BROKERS=\(cluster.bootstrapServers)). Ctrl-C stops.")
         let signal = await stop.wait()
         cluster.stop()
         if let bootstrapFile { try? FileManager.default.removeItem(atPath: bootstrapFile) }

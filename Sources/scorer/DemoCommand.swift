@@ -168,7 +168,7 @@ struct DemoCommand: AsyncParsableCommand {
                 drainQuietSeconds: 5))
 
         let status = StatusLine()
-        let where_ = cluster.map { "embedded cluster at \($0.bootstrapServers), \(partitions) partitions per topic" }
+        let where_ = cluster.map { "embedded cluster at \($0.bootstrapServers), \(partitions) partition\(partitions == 1 ? "" : "s") per topic" }
             ?? "brokers \(kafka.bootstrapServers)"
         status.print("scorer demo: \(where_); model \(model); replaying \(catalog.count) events from \(data) at \(DemoText.number(rate))/s for \(DemoText.seconds(seconds))")
         let driver = DemoDriver(service: service, loadTest: loadTest, status: status)

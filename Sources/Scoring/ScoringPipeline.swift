@@ -77,7 +77,7 @@ final class ScoringPipeline: @unchecked Sendable {
         try consumer.subscribe(topics: [configuration.inputTopic])
         logger.info("consuming", metadata: [
             "topic": "\(configuration.inputTopic)", "group": "\(configuration.group)",
-            "model": "\(runtime.model.name)",
+            "model": "\(runtime.model.name)", "kernel": "\(runtime.model.forest.kernelDescription)",
         ])
         var failure: (any Error)?
         do {

@@ -35,37 +35,44 @@ extension ForestModel {
         }
     }
 
-    /// One step down a numerical or categorical split, deciding exactly as `generalStep` (XGBoost's
-    /// `GetNextNode`) but without a data-dependent branch: both decisions are computed and one is
-    /// selected, since whether a node is categorical, and which way a row goes, mispredict often.
-    ///
-    /// Categorical rule: NaN takes the default direction; a value that is negative, at least 2^24
-    /// or beyond the node's bitset goes left; otherwise its category (the value truncated) goes
-    /// right when it is in the node's set. Every load stays inside the model's tables: a numerical
-    /// node reads the first table, an out-of-range category reads its table's length word.
+    /// One step down a numerical or categorical split of the packed layout, deciding exactly as
+    /// `generalStep` (XGBoost's `GetNextNode`) but branch-free (``mixedSplitGoesLeft``).
     @inline(__always)
     static func mixedStep(
         _ nodes: UnsafePointer<PackedNode>, _ words: UnsafePointer<UInt32>, _ index: UInt32, _ row: UnsafePointer<Float>
     ) -> UInt32 {
         let node = nodes[Int(index)]
         let flags = node.featureAndFlags
-        let x = row[Int(flags & PackedNode.featureMask)]
-        let defaultLeft = flags >> 31
-        let missing: UInt32 = x.isNaN ? 1 : 0
-        let less: UInt32 = x < node.value ? 1 : 0
-        let numericLeft = less | (missing & defaultLeft)
-
-        let isCategorical = flags & PackedNode.categoricalFlag != 0
-        let valid = x >= 0 && x < 16_777_216  // false for NaN and ±inf
-        let category = Int(valid ? x : 0)
-        let offset = isCategorical ? Int(node.value.bitPattern) : 0
-        let word = category &>> 5
-        let inRange = valid && word < Int(words[offset])
-        let bits = words[offset &+ (inRange ? 1 &+ word : 0)]
-        let inSet: UInt32 = inRange ? (bits &>> UInt32(truncatingIfNeeded: category & 31)) & 1 : 0
-        let categoricalLeft = (missing & defaultLeft) | ((missing ^ 1) & (inSet ^ 1))
-
-        let goLeft = isCategorical ? categoricalLeft : numericLeft
+        let goLeft = mixedSplitGoesLeft(
+            x: row[Int(flags & PackedNode.featureMask)], threshold: node.value, defaultLeft: flags >> 31,
+            isCategorical: flags & PackedNode.categoricalFlag != 0, words: words)
         return UInt32(truncatingIfNeeded: node.children &>> UInt64((goLeft ^ 1) &<< 5))
     }
+}
+
+/// XGBoost's split rule (`GetNextNode`) as 1 (left) or 0 (right), computed without a data-dependent
+/// branch: both the numerical and the categorical decision are made and one is selected, since
+/// whether a node is categorical, and which way a row goes, mispredict often. Shared by the packed
+/// (`ForestModel.mixedStep`) and perfect-tree (`MixedStep`) portable kernels.
+///
+/// Numerical: `x < threshold` goes left, NaN takes the default side. Categorical (`threshold`
+/// holds the bit pattern of the split's offset into `words`): NaN takes the default side; a value
+/// that is negative, at least 2^24 (or ±inf) or beyond the split's bitset goes left; otherwise its
+/// category (the value truncated) goes right iff it is in the set. Every load stays inside
+/// `words`: a numerical split reads word 0, an out-of-range category its table's length word.
+@inline(__always)
+func mixedSplitGoesLeft(x: Float, threshold: Float, defaultLeft: UInt32, isCategorical: Bool, words: UnsafePointer<UInt32>) -> UInt32 {
+    let missing: UInt32 = x.isNaN ? 1 : 0
+    let less: UInt32 = x < threshold ? 1 : 0
+    let numericLeft = less | (missing & defaultLeft)
+
+    let valid = x >= 0 && x < 16_777_216  // false for NaN and ±inf
+    let category = Int(valid ? x : 0)
+    let offset = isCategorical ? Int(threshold.bitPattern) : 0
+    let word = category &>> 5
+    let inRange = valid && word < Int(words[offset])
+    let bits = words[offset &+ (inRange ? 1 &+ word : 0)]
+    let inSet: UInt32 = inRange ? (bits &>> UInt32(truncatingIfNeeded: category & 31)) & 1 : 0
+    let categoricalLeft = (missing & defaultLeft) | ((missing ^ 1) & (inSet ^ 1))
+    return isCategorical ? categoricalLeft : numericLeft
 }

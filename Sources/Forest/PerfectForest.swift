@@ -322,26 +322,10 @@ enum MixedStep: PerfectStepRule {
         _ splits: UnsafePointer<UInt32>, _ thresholds: UnsafePointer<Float>, _ words: UnsafePointer<UInt32>?,
         _ position: UInt32, _ row: UnsafePointer<Float>
     ) -> UInt32 {
-        let words = words.unsafelyUnwrapped
         let split = splits[Int(position)]
-        let threshold = thresholds[Int(position)]
-        let x = row[Int(split & PerfectForest.featureMask)]
-        let defaultLeft = split >> 31
-        let missing: UInt32 = x.isNaN ? 1 : 0
-        let less: UInt32 = x < threshold ? 1 : 0
-        let numericLeft = less | (missing & defaultLeft)
-
-        let isCategorical = split & PerfectForest.categoricalFlag != 0
-        let valid = x >= 0 && x < 16_777_216  // false for NaN and ±inf
-        let category = Int(valid ? x : 0)
-        let offset = isCategorical ? Int(threshold.bitPattern) : 0
-        let word = category &>> 5
-        let inRange = valid && word < Int(words[offset])
-        let bits = words[offset &+ (inRange ? 1 &+ word : 0)]
-        let inSet: UInt32 = inRange ? (bits &>> UInt32(truncatingIfNeeded: category & 31)) & 1 : 0
-        let categoricalLeft = (missing & defaultLeft) | ((missing ^ 1) & (inSet ^ 1))
-
-        let goLeft = isCategorical ? categoricalLeft : numericLeft
+        let goLeft = mixedSplitGoesLeft(
+            x: row[Int(split & PerfectForest.featureMask)], threshold: thresholds[Int(position)], defaultLeft: split >> 31,
+            isCategorical: split & PerfectForest.categoricalFlag != 0, words: words.unsafelyUnwrapped)
         return position &* 2 &+ (goLeft ^ 1)
     }
 

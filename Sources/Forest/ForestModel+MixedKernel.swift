@@ -1,40 +1,4 @@
 extension ForestModel {
-    /// Walks one tree that may hold categorical splits for a block of rows, level by level (like
-    /// the numerical kernel): every row takes one step per pass, so the steps of a pass are
-    /// independent and overlap, and each step is branch-free (`mixedStep`).
-    ///
-    /// Hand-written hot path: categorical models whose trees are too sparse to pad to perfect trees
-    /// run here (the production model, `models/install-v1`, now compiles to a ``PerfectForest`` and
-    /// its kernels instead). Before that, install-v1 ran here; a row-by-
-    /// row walk with a branchy step (`generalStep`) took 19% of the service's CPU in a profile of
-    /// `benchmarks/service_vs_python.sh` (throughput part); see BENCHMARKS.md for the figures.
-    @inline(__always)
-    func walkMixed(
-        _ nodes: UnsafePointer<PackedNode>, _ words: UnsafePointer<UInt32>, root: UInt32, depth: Int,
-        rows: UnsafePointer<Float>, rowCount: Int, out: UnsafeMutablePointer<Float>, stride: Int, weight: Float?,
-        positions: UnsafeMutablePointer<UInt32>
-    ) {
-        let features = featureCount
-        if rowCount == 1 {
-            // One row: the branchy step is faster (nothing to overlap, and its branches predict).
-            var index = root
-            for _ in 0..<depth { index = Self.generalStep(nodes, words, index, rows) }
-            Self.add(nodes[Int(index)].value, to: out, weight: weight)
-            return
-        }
-        for row in 0..<rowCount { positions[row] = root }
-        for _ in 0..<depth {
-            var rowPointer = rows
-            for row in 0..<rowCount {
-                positions[row] = Self.mixedStep(nodes, words, positions[row], rowPointer)
-                rowPointer += features
-            }
-        }
-        for row in 0..<rowCount {
-            Self.add(nodes[Int(positions[row])].value, to: out + row &* stride, weight: weight)
-        }
-    }
-
     /// One step down a numerical or categorical split of the packed layout, deciding exactly as
     /// `generalStep` (XGBoost's `GetNextNode`) but branch-free (``mixedSplitGoesLeft``).
     @inline(__always)
@@ -48,6 +12,52 @@ extension ForestModel {
             isCategorical: flags & PackedNode.categoricalFlag != 0, words: words)
         return UInt32(truncatingIfNeeded: node.children &>> UInt64((goLeft ^ 1) &<< 5))
     }
+}
+
+/// How a row steps down one packed-layout tree (``ForestModel`` `walkPacked`): `step` in blocks of
+/// rows, `singleRowStep` for one row (where a branchy rule is faster: nothing to overlap).
+protocol PackedStepRule {
+    static func step(_ nodes: UnsafePointer<PackedNode>, _ words: UnsafePointer<UInt32>?, _ index: UInt32, _ row: UnsafePointer<Float>) -> UInt32
+    static func singleRowStep(_ nodes: UnsafePointer<PackedNode>, _ words: UnsafePointer<UInt32>?, _ index: UInt32, _ row: UnsafePointer<Float>) -> UInt32
+}
+
+/// Numerical splits only (no category tables).
+enum PackedNumericStep: PackedStepRule {
+    @inline(__always)
+    static func step(_ nodes: UnsafePointer<PackedNode>, _ words: UnsafePointer<UInt32>?, _ index: UInt32, _ row: UnsafePointer<Float>) -> UInt32 {
+        ForestModel.numericStep(nodes, index, row)
+    }
+    @inline(__always)
+    static func singleRowStep(_ nodes: UnsafePointer<PackedNode>, _ words: UnsafePointer<UInt32>?, _ index: UInt32, _ row: UnsafePointer<Float>) -> UInt32 {
+        ForestModel.numericStep(nodes, index, row)
+    }
+}
+
+/// Numerical and categorical splits; `words` must be the model's non-empty category tables.
+/// Blocks use the branch-free rule (a measured ~15-20% faster than the branchy one on install-v1
+/// rows); a single row the branchy `generalStep`, which predicts well when there is nothing to overlap.
+enum PackedMixedStep: PackedStepRule {
+    @inline(__always)
+    static func step(_ nodes: UnsafePointer<PackedNode>, _ words: UnsafePointer<UInt32>?, _ index: UInt32, _ row: UnsafePointer<Float>) -> UInt32 {
+        ForestModel.mixedStep(nodes, words.unsafelyUnwrapped, index, row)
+    }
+    @inline(__always)
+    static func singleRowStep(_ nodes: UnsafePointer<PackedNode>, _ words: UnsafePointer<UInt32>?, _ index: UInt32, _ row: UnsafePointer<Float>) -> UInt32 {
+        ForestModel.generalStep(nodes, words, index, row)
+    }
+}
+
+/// XGBoost's categorical test for a value that is not NaN, with branches: a value that is
+/// negative, at least 2^24 (or ±inf) or beyond the split's bitset is not in the set; otherwise its
+/// category (the value truncated) is looked up in the bitset at `words[offset]` (length word, then
+/// the bit words). Shared by the packed and perfect-tree single-row steps.
+@inline(__always)
+func categoryIsInSet(_ x: Float, offset: Int, words: UnsafePointer<UInt32>) -> Bool {
+    guard x >= 0, x < 16_777_216 else { return false }
+    let category = Int(x)
+    let word = category >> 5
+    guard word < Int(words[offset]) else { return false }
+    return (words[offset + 1 + word] >> UInt32(category & 31)) & 1 != 0
 }
 
 /// XGBoost's split rule (`GetNextNode`) as 1 (left) or 0 (right), computed without a data-dependent

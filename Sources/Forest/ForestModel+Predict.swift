@@ -230,9 +230,9 @@ extension ForestModel {
                     let out = margins + Int(treeGroups[tree])
                     let weight = treeWeights?[tree]
                     if hasCategoricalSplits, let words {
-                        walkMixed(nodes, words, root: root, depth: depth, rows: rows, rowCount: rowCount, out: out, stride: groups, weight: weight, positions: positions)
+                        walkPacked(PackedMixedStep.self, nodes, words, root: root, depth: depth, rows: rows, rowCount: rowCount, out: out, stride: groups, weight: weight, positions: positions)
                     } else {
-                        walkNumeric(nodes, root: root, depth: depth, rows: rows, rowCount: rowCount, out: out, stride: groups, weight: weight, positions: positions)
+                        walkPacked(PackedNumericStep.self, nodes, nil, root: root, depth: depth, rows: rows, rowCount: rowCount, out: out, stride: groups, weight: weight, positions: positions)
                     }
                 }
             }
@@ -240,19 +240,20 @@ extension ForestModel {
         }
     }
 
-    /// Walks one tree for a block of rows, level by level: every row takes one step per pass, so
-    /// the steps of a pass are independent and the CPU overlaps dozens of them (a node-then-feature
-    /// load chain per step would otherwise leave it idle). `positions` holds each row's node.
+    /// Walks one tree of the packed layout for a block of rows, level by level: every row takes one
+    /// step per pass, so the steps of a pass are independent and the CPU overlaps dozens of them (a
+    /// node-then-feature load chain per step would otherwise leave it idle). `positions` holds each
+    /// row's node. `Rule` is the split rule, specialised per call site (no dispatch per node).
     @inline(__always)
-    private func walkNumeric(
-        _ nodes: UnsafePointer<PackedNode>, root: UInt32, depth: Int,
+    private func walkPacked<Rule: PackedStepRule>(
+        _ rule: Rule.Type, _ nodes: UnsafePointer<PackedNode>, _ words: UnsafePointer<UInt32>?, root: UInt32, depth: Int,
         rows: UnsafePointer<Float>, rowCount: Int, out: UnsafeMutablePointer<Float>, stride: Int, weight: Float?,
         positions: UnsafeMutablePointer<UInt32>
     ) {
         let features = featureCount
         if rowCount == 1 {
             var index = root
-            for _ in 0..<depth { index = Self.numericStep(nodes, index, rows) }
+            for _ in 0..<depth { index = Rule.singleRowStep(nodes, words, index, rows) }
             Self.add(nodes[Int(index)].value, to: out, weight: weight)
             return
         }
@@ -260,7 +261,7 @@ extension ForestModel {
         for _ in 0..<depth {
             var rowPointer = rows
             for row in 0..<rowCount {
-                positions[row] = Self.numericStep(nodes, positions[row], rowPointer)
+                positions[row] = Rule.step(nodes, words, positions[row], rowPointer)
                 rowPointer += features
             }
         }
@@ -299,14 +300,7 @@ extension ForestModel {
         let x = row[node.feature]
         guard node.isCategorical, let words else { return numericStepValue(node, x) }
         if x.isNaN { return node.defaultsLeft ? node.left : node.right }
-        // Invalid categories (negative, >= 2^24) and categories beyond the bitset go left.
-        guard x >= 0, x < 16_777_216 else { return node.left }
-        let category = Int(x)
-        let offset = Int(node.value.bitPattern)
-        let word = category >> 5
-        guard word < Int(words[offset]) else { return node.left }
-        let inSet = (words[offset + 1 + word] >> UInt32(category & 31)) & 1 != 0
-        return inSet ? node.right : node.left
+        return categoryIsInSet(x, offset: Int(node.value.bitPattern), words: words) ? node.right : node.left
     }
 
     @inline(__always)

@@ -344,13 +344,6 @@ enum MixedStep: PerfectStepRule {
         let left = position &* 2, right = position &* 2 &+ 1
         if x.isNaN { return split & PerfectForest.defaultLeftFlag != 0 ? left : right }
         guard split & PerfectForest.categoricalFlag != 0 else { return x < threshold ? left : right }
-        // Invalid categories (negative, >= 2^24, ±inf) and categories beyond the bitset go left.
-        guard x >= 0, x < 16_777_216 else { return left }
-        let words = words.unsafelyUnwrapped
-        let category = Int(x)
-        let offset = Int(threshold.bitPattern)
-        let word = category >> 5
-        guard word < Int(words[offset]) else { return left }
-        return (words[offset + 1 + word] >> UInt32(category & 31)) & 1 != 0 ? right : left
+        return categoryIsInSet(x, offset: Int(threshold.bitPattern), words: words.unsafelyUnwrapped) ? right : left
     }
 }

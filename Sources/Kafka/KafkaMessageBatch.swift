@@ -95,12 +95,14 @@ public struct KafkaMessageBatch: RandomAccessCollection, Sendable {
 
     /// Copies librdkafka messages into the batch and destroys them (and sets their slots to nil),
     /// except messages carrying an error, which go to `failed` for the caller to report and destroy.
+    /// Headers are copied only when `readingHeaders` (see `KafkaConsumer.init`'s `readsHeaders`).
     ///
     /// Hand-written hot path (per consumed message): the arrays are moved out of the shared
     /// storage into locals for the loop, so appends pay no class-property exclusivity checks;
     /// `benchmarks/kafka_throughput.sh` (consume) is the measurement.
     mutating func fill(
         from messages: UnsafeMutableBufferPointer<UnsafeMutablePointer<rd_kafka_message_t>?>,
+        readingHeaders: Bool,
         topicCache: inout [(OpaquePointer, Int32)],
         failed: (UnsafeMutablePointer<rd_kafka_message_t>) -> Void
     ) {
@@ -158,7 +160,7 @@ public struct KafkaMessageBatch: RandomAccessCollection, Sendable {
                 record.valueCount = m.len
             }
             var headers: OpaquePointer? = nil
-            if rd_kafka_message_headers(message, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR, let headers {
+            if readingHeaders, rd_kafka_message_headers(message, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR, let headers {
                 var index = 0
                 var name: UnsafePointer<CChar>? = nil
                 var value: UnsafeRawPointer? = nil

@@ -20,27 +20,21 @@ struct DeliveryLoop {
         var latencies: [UInt64] = []
         latencies.reserveCapacity(10_000)
         while true {
-            let reports = producer.pollDeliveries(max: 10_000, timeoutMs: 20)
-            if reports.isEmpty {
-                if control.consumingFinished.load(ordering: .acquiring) {
-                    if producer.outstandingCount == 0 || control.drainTimeRemaining <= 0 { return }
-                }
-                continue
-            }
-            let nowMs = Int64(Date().timeIntervalSince1970 * 1000)
+            var nowMs: Int64 = 0  // when the first report of this poll arrived
             var predictions = 0
             var deadLetterCount = 0
             latencies.removeAll(keepingCapacity: true)
-            for report in reports {
+            let served = producer.pollDeliveries(max: 10_000, timeoutMs: 20) { report in
+                if nowMs == 0 { nowMs = Int64(Date().timeIntervalSince1970 * 1000) }
                 if let error = report.error {
                     if tracker.acknowledge(report.opaque, failure: error.description) == nil,
                        !control.deliveryFailed.load(ordering: .relaxed) {
                         logger.error("output delivery failed; stopping without committing past it: \(error)")
                     }
                     control.deliveryFailed.store(true, ordering: .relaxed)
-                    continue
+                    return
                 }
-                guard let acknowledged = tracker.acknowledge(report.opaque) else { continue }
+                guard let acknowledged = tracker.acknowledge(report.opaque) else { return }
                 switch acknowledged.kind {
                 case .prediction:
                     predictions += 1
@@ -48,6 +42,12 @@ struct DeliveryLoop {
                 case .deadLetter:
                     deadLetterCount += 1
                 }
+            }
+            if served == 0 {
+                if control.consumingFinished.load(ordering: .acquiring) {
+                    if producer.outstandingCount == 0 || control.drainTimeRemaining <= 0 { return }
+                }
+                continue
             }
             metrics.recordAcknowledged(predictions: predictions, deadLetters: deadLetterCount, latenciesMicros: latencies)
         }

@@ -55,7 +55,9 @@ public final class ScoringService: Service, Sendable {
                 },
                 statisticsHandler: { json in
                     metrics.recordLag(ConsumerStatistics.lag(fromStatistics: json), dropOthers: true)
-                }
+                },
+                // Input headers are not part of the event contract (DESIGN.md): skip their parse.
+                readsHeaders: false
             )
             producer = try KafkaProducer(config: configuration.producerConfig, errorHandler: { error in
                 statisticsLogger.warning("producer: \(error)")

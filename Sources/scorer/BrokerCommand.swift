@@ -193,7 +193,7 @@ struct BrokerBenchCommand: AsyncParsableCommand {
         try value.withUnsafeBytes { valueBytes in
             for index in 0..<count {
                 try producer.produce(topic: topic, keyBytes: nil, valueBytes: valueBytes, opaque: UInt64(index))
-                if index & 1023 == 1023 { delivered += try checked(producer.pollDeliveries(max: 100_000)) }
+                if index & 1023 == 1023 { delivered += try pollChecked(producer) }
             }
         }
         try drain(producer, delivered: delivered, expected: count)
@@ -203,7 +203,8 @@ struct BrokerBenchCommand: AsyncParsableCommand {
     static func consume(config: KafkaConfig, topic: String, count: Int, forward: (KafkaProducer, String)?) throws -> Int {
         var config = config
         config.groupID = nil
-        let consumer = try KafkaConsumer(config: config)
+        // Like the scoring service (and kcat without -f %h), it never looks at headers.
+        let consumer = try KafkaConsumer(config: config, readsHeaders: false)
         try consumer.assignAll(topics: [topic], offset: TopicPartitionOffset.beginning)
         var batch = KafkaMessageBatch()
         var received = 0
@@ -224,24 +225,29 @@ struct BrokerBenchCommand: AsyncParsableCommand {
                 }
                 received += 1
             }
-            if let (producer, _) = forward { delivered += try checked(producer.pollDeliveries(max: 100_000)) }
+            if let (producer, _) = forward { delivered += try pollChecked(producer) }
         }
         if let (producer, _) = forward { try drain(producer, delivered: delivered, expected: count) }
         return checksum
     }
 
-    private static func checked(_ reports: [DeliveryReport]) throws -> Int {
-        if let failed = reports.first(where: { $0.error != nil }) { throw failed.error! }
-        return reports.count
+    /// Serves delivery reports; throws the first failed delivery.
+    private static func pollChecked(_ producer: KafkaProducer, timeoutMs: Int = 0) throws -> Int {
+        var failure: KafkaError? = nil
+        let count = producer.pollDeliveries(max: 100_000, timeoutMs: timeoutMs) { report in
+            if failure == nil { failure = report.error }
+        }
+        if let failure { throw failure }
+        return count
     }
 
     private static func drain(_ producer: KafkaProducer, delivered: Int, expected: Int) throws {
         try producer.flush(timeoutMs: 60_000)
         var delivered = delivered
         while delivered < expected {
-            let reports = producer.pollDeliveries(max: 100_000, timeoutMs: 1000)
-            if reports.isEmpty { throw ValidationError("only \(delivered) of \(expected) delivery reports arrived") }
-            delivered += try checked(reports)
+            let served = try pollChecked(producer, timeoutMs: 1000)
+            if served == 0 { throw ValidationError("only \(delivered) of \(expected) delivery reports arrived") }
+            delivered += served
         }
     }
 }

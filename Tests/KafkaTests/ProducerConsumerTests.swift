@@ -4,7 +4,7 @@ import Testing
 
 @Suite("Producer and consumer against the development cluster", .serialized, .timeLimit(.minutes(2)))
 struct ProducerConsumerTests {
-    @Test("Round trip keeps keys, values, headers and timestamps; delivery reports carry the opaque")
+    @Test("Round trip keeps keys, values, headers and timestamps; delivery reports carry the opaque; headers can be declined")
     func roundTrip() async throws {
         try await KafkaThread.run {
             let cluster = try DevelopmentCluster(brokers: 1)
@@ -50,6 +50,20 @@ struct ProducerConsumerTests {
             #expect(tombstone.value == nil)
             #expect(tombstone.headerCount == 0)
             try consumer.close()
+
+            // A consumer that declines headers gets the same message without them.
+            let headerless = try KafkaConsumer(config: testConsumerConfig(cluster, group: uniqueName("g")), readsHeaders: false)
+            try headerless.assign([TopicPartitionOffset(topic: topic, partition: 1, offset: TopicPartitionOffset.beginning)])
+            var plain: [KafkaMessage] = []
+            while plain.isEmpty, Date() < deadline.addingTimeInterval(10) {
+                plain += try headerless.poll(maxMessages: 10, timeoutMs: 100)
+            }
+            let bare = try #require(plain.first)
+            #expect(bare.value.map { Array($0) } == Array("{\"id\":1}".utf8))
+            #expect(bare.key.map { Array($0) } == Array("key-1".utf8))
+            #expect(bare.timestampMs == timestamp)
+            #expect(bare.headerCount == 0 && bare.headers.isEmpty && bare.header("source.topic") == nil)
+            try headerless.close()
         }
     }
 

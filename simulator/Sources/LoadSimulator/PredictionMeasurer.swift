@@ -63,7 +63,8 @@ public final class PredictionMeasurer: Sendable {
         self.control = control
         do {
             consumer = try KafkaConsumer(
-                config: config, errorHandler: { error in control.withLock { $0.lastError = "\(error)" } })
+                config: config, errorHandler: { error in control.withLock { $0.lastError = "\(error)" } },
+                readsHeaders: false)  // answers are matched by their values, never by headers
         } catch {
             throw .kafka("cannot create the predictions consumer: \(error)")
         }

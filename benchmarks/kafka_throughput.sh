@@ -9,6 +9,8 @@
 #                  ours: scorer broker bench consume      kcat: kcat -C -o beginning -c COUNT -e
 #   passthrough  consume COUNT messages and produce each to another topic, waiting for delivery
 #                  ours: scorer broker bench passthrough  kcat: kcat -C ... | kcat -P
+#                  (both sides consume and produce concurrently: kcat in two processes, ours in
+#                  two threads of one process, the consuming one handing batches to the other)
 # Rounds interleave the two sides (alternating which goes first); the script prints the median
 # of each and the ratio kcat time / our time (> 1.0 means our wrapper is faster).
 #

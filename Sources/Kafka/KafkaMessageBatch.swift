@@ -9,15 +9,18 @@ import Foundation
 /// copies. Reuse a batch across polls with `KafkaConsumer.poll(into:maxMessages:timeoutMs:)` to keep
 /// its capacity.
 public struct KafkaMessageBatch: RandomAccessCollection, Sendable {
-    struct Record: Sendable {
+    // @usableFromInline (here and below): `KafkaMessage.withUnsafeKeyAndValueBytes` is inlinable so
+    // callers in other modules get it specialized (unspecialized, its generic metadata look-ups
+    // were a tenth of `scorer broker bench passthrough`'s time).
+    @usableFromInline struct Record: Sendable {
         var topicIndex: Int32
         var partition: Int32
         var offset: Int64
         var timestampMs: Int64
-        var keyStart: Int
-        var keyCount: Int  // -1: null key
-        var valueStart: Int
-        var valueCount: Int  // -1: null value
+        @usableFromInline var keyStart: Int
+        @usableFromInline var keyCount: Int  // -1: null key
+        @usableFromInline var valueStart: Int
+        @usableFromInline var valueCount: Int  // -1: null value
         var headerStart: Int32
         var headerCount: Int32
     }
@@ -31,12 +34,12 @@ public struct KafkaMessageBatch: RandomAccessCollection, Sendable {
 
     /// The batch's contents, shared copy-on-write: a `KafkaMessage` holds one reference to it
     /// (one retain per message view instead of one per array).
-    final class Storage: @unchecked Sendable {
+    @usableFromInline final class Storage: @unchecked Sendable {
         // Sendable: a Storage is only mutated by KafkaMessageBatch's mutating methods, and only
         // after `isKnownUniquelyReferenced` proved no message, batch copy or other thread holds
         // it (otherwise a fresh Storage is made); once shared it is never mutated again.
-        var arena: [UInt8] = []
-        var records: [Record] = []
+        @usableFromInline var arena: [UInt8] = []
+        @usableFromInline var records: [Record] = []
         var headerRecords: [HeaderRecord] = []
         var topics: [String] = []
 
@@ -185,9 +188,9 @@ public struct KafkaMessageBatch: RandomAccessCollection, Sendable {
 
 /// One consumed message: a view into its `KafkaMessageBatch` (no copy of key or value).
 public struct KafkaMessage: Sendable {
-    let storage: KafkaMessageBatch.Storage
-    let index: Int
-    var record: KafkaMessageBatch.Record { storage.records[index] }
+    @usableFromInline let storage: KafkaMessageBatch.Storage
+    @usableFromInline let index: Int
+    @usableFromInline var record: KafkaMessageBatch.Record { storage.records[index] }
 
     public var topic: String { storage.topics[Int(record.topicIndex)] }
     public var partition: Int { Int(record.partition) }
@@ -230,6 +233,7 @@ public struct KafkaMessage: Sendable {
 
     /// Calls `body` with the key and value bytes in place (nil for null), without copying: the
     /// fast path to forward a message (`KafkaProducer.produce(topic:keyBytes:valueBytes:...)`).
+    @inlinable
     public func withUnsafeKeyAndValueBytes<Result, Failure: Error>(
         _ body: (UnsafeRawBufferPointer?, UnsafeRawBufferPointer?) throws(Failure) -> Result
     ) throws(Failure) -> Result {

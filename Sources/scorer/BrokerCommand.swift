@@ -130,7 +130,8 @@ struct BrokerBenchCommand: AsyncParsableCommand {
         discussion: """
             produce:      produce --count messages of --size bytes to --bench-topic, wait for every delivery report.
             consume:      read --count messages from the beginning of every partition of --bench-topic (no group).
-            passthrough:  read --count messages from --bench-topic and produce each to --to; wait for deliveries.
+            passthrough:  read --count messages from --bench-topic and produce each to --to; wait for deliveries
+                          (one thread consumes and hands batches to another that produces, like kcat -C | kcat -P).
             Prints one line: '<mode> <count> messages in <seconds> s'.
             """,
         shouldDisplay: false
@@ -171,18 +172,14 @@ struct BrokerBenchCommand: AsyncParsableCommand {
     func run() async throws {
         let config = try KafkaConnectionOptions.makeConfig(
             brokers: bootstrap, properties: librdkafkaProperties, clientID: "scorer-bench", forConsumer: mode != .produce)
-        let (mode, topic, to, count, size) = (self.mode, self.topic, self.to, self.count, self.size)
-        let seconds = try await KafkaThread.run(name: "bench") { () throws -> Double in
-            let start = DispatchTime.now().uptimeNanoseconds
-            switch mode {
-            case .produce: try Self.produce(config: config, topic: topic, count: count, size: size)
-            case .consume: _ = try Self.consume(config: config, topic: topic, count: count, forward: nil)
-            case .passthrough:
-                let producer = try KafkaProducer(config: config)
-                _ = try Self.consume(config: config, topic: topic, count: count, forward: (producer, to!))
-            }
-            return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        let (topic, count, size) = (self.topic, self.count, self.size)
+        let start = DispatchTime.now().uptimeNanoseconds
+        switch mode {
+        case .produce: try await KafkaThread.run(name: "bench") { try Self.produce(config: config, topic: topic, count: count, size: size) }
+        case .consume: _ = try await KafkaThread.run(name: "bench") { try Self.consume(config: config, topic: topic, count: count, handOff: nil) }
+        case .passthrough: try await Self.passthrough(config: config, from: topic, to: to!, count: count)
         }
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         print("\(mode.rawValue) \(count) messages in \(String(format: "%.3f", seconds)) s")
     }
 
@@ -199,8 +196,9 @@ struct BrokerBenchCommand: AsyncParsableCommand {
         try drain(producer, delivered: delivered, expected: count)
     }
 
-    /// Reads `count` messages of every partition of `topic`; forwards each to `forward` if given.
-    static func consume(config: KafkaConfig, topic: String, count: Int, forward: (KafkaProducer, String)?) throws -> Int {
+    /// Reads `count` messages of every partition of `topic`. Each polled batch goes to `handOff`
+    /// when given (which then owns it); otherwise the messages are only touched (a checksum).
+    static func consume(config: KafkaConfig, topic: String, count: Int, handOff: ((KafkaMessageBatch) throws -> Void)?) throws -> Int {
         var config = config
         config.groupID = nil
         // Like the scoring service (and kcat without -f %h), it never looks at headers.
@@ -208,27 +206,61 @@ struct BrokerBenchCommand: AsyncParsableCommand {
         try consumer.assignAll(topics: [topic], offset: TopicPartitionOffset.beginning)
         var batch = KafkaMessageBatch()
         var received = 0
-        var delivered = 0
         var checksum = 0
         var idle = 0
         while received < count {
             try consumer.poll(into: &batch, maxMessages: min(10_000, count - received), timeoutMs: 100)
             idle = batch.isEmpty ? idle + 1 : 0
             if idle > 100 { throw ValidationError("only \(received) of \(count) messages arrived within 10 s of silence") }
-            for message in batch {
-                if let (producer, output) = forward {
-                    try message.withUnsafeKeyAndValueBytes { keyBytes, valueBytes in
-                        try producer.produce(topic: output, keyBytes: keyBytes, valueBytes: valueBytes, opaque: UInt64(received))
-                    }
-                } else {
-                    checksum &+= Int(message.value?.last ?? 0) &+ (message.value?.count ?? 0)
-                }
-                received += 1
+            received += batch.count
+            if let handOff, !batch.isEmpty {
+                try handOff(batch)
+                batch = KafkaMessageBatch()
+            } else {
+                for message in batch { checksum &+= Int(message.value?.last ?? 0) &+ (message.value?.count ?? 0) }
             }
-            if let (producer, _) = forward { delivered += try pollChecked(producer) }
         }
-        if let (producer, _) = forward { try drain(producer, delivered: delivered, expected: count) }
         return checksum
+    }
+
+    /// Like `kcat -C ... | kcat -P`: a consuming thread hands each polled batch to a producing
+    /// thread (a few batches in flight at most), which produces every message and waits for
+    /// every delivery report.
+    static func passthrough(config: KafkaConfig, from topic: String, to output: String, count: Int) async throws {
+        let handoff = BatchHandoff(capacity: 4)
+        let producer = try KafkaProducer(config: config)
+        async let produced: Void = KafkaThread.run(name: "bench-produce") {
+            do {
+                var sent = 0
+                var delivered = 0
+                while let batch = handoff.take() {
+                    for message in batch {
+                        try message.withUnsafeKeyAndValueBytes { key, value in
+                            try producer.produce(topic: output, keyBytes: key, valueBytes: value, opaque: UInt64(sent))
+                        }
+                        sent += 1
+                    }
+                    delivered += try pollChecked(producer)
+                }
+                try drain(producer, delivered: delivered, expected: sent)
+            } catch {
+                handoff.abandon()  // the consuming thread must not wait for room forever
+                throw error
+            }
+        }
+        var consumeFailure: (any Error)?
+        do {
+            try await KafkaThread.run(name: "bench-consume") {
+                defer { handoff.finish() }
+                _ = try consume(config: config, topic: topic, count: count) { batch in
+                    guard handoff.put(batch) else { throw ValidationError("the producing side stopped") }
+                }
+            }
+        } catch {
+            consumeFailure = error
+        }
+        try await produced  // its error, if any, is the cause
+        if let consumeFailure { throw consumeFailure }
     }
 
     /// Serves delivery reports; throws the first failed delivery.
@@ -249,5 +281,55 @@ struct BrokerBenchCommand: AsyncParsableCommand {
             if served == 0 { throw ValidationError("only \(delivered) of \(expected) delivery reports arrived") }
             delivered += served
         }
+    }
+}
+
+/// Batches in flight from the consuming to the producing thread of `scorer broker bench passthrough`.
+///
+/// `@unchecked Sendable`: every stored property is read and written only with `condition` locked.
+final class BatchHandoff: @unchecked Sendable {
+    private let condition = NSCondition()
+    private let capacity: Int
+    private var queue: [KafkaMessageBatch] = []
+    private var finished = false
+    private var abandoned = false
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    /// Waits for room, then queues `batch`; false when the taking side has abandoned.
+    func put(_ batch: KafkaMessageBatch) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        while queue.count >= capacity && !abandoned { condition.wait() }
+        guard !abandoned else { return false }
+        queue.append(batch)
+        condition.broadcast()
+        return true
+    }
+
+    /// No more batches will come.
+    func finish() {
+        condition.lock()
+        finished = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// The taking side stops: `put` no longer waits.
+    func abandon() {
+        condition.lock()
+        abandoned = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// The next batch, waiting for one; nil once finished and empty.
+    func take() -> KafkaMessageBatch? {
+        condition.lock()
+        defer { condition.unlock() }
+        while queue.isEmpty && !finished { condition.wait() }
+        guard !queue.isEmpty else { return nil }
+        condition.broadcast()
+        return queue.removeFirst()
     }
 }

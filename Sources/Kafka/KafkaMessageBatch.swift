@@ -67,7 +67,7 @@ public struct KafkaMessageBatch: RandomAccessCollection, Sendable {
 
     public subscript(position: Int) -> KafkaMessage {
         precondition(position >= 0 && position < storage.records.count, "message index out of range")
-        return KafkaMessage(storage: storage, index: position)
+        return KafkaMessage(storage: storage, record: storage.records[position])
     }
 
     /// Empties the batch, keeping its capacity when no message of it is still referenced.
@@ -189,8 +189,8 @@ public struct KafkaMessageBatch: RandomAccessCollection, Sendable {
 /// One consumed message: a view into its `KafkaMessageBatch` (no copy of key or value).
 public struct KafkaMessage: Sendable {
     @usableFromInline let storage: KafkaMessageBatch.Storage
-    @usableFromInline let index: Int
-    @usableFromInline var record: KafkaMessageBatch.Record { storage.records[index] }
+    /// A copy of the message's record, so reading its fields needs no access to the storage.
+    @usableFromInline let record: KafkaMessageBatch.Record
 
     public var topic: String { storage.topics[Int(record.topicIndex)] }
     public var partition: Int { Int(record.partition) }

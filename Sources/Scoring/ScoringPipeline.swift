@@ -53,6 +53,13 @@ final class ScoringPipeline: @unchecked Sendable {
     private var gatheredCount = 0
     private var spareBatches: [KafkaMessageBatch] = []
     private var lastCommitNanos: UInt64 = 0
+    /// The source.topic / source.partition / source.offset headers of the output being produced,
+    /// rewritten in place for each event (no allocation per event; librdkafka copies them).
+    private var sourceHeaders = [
+        KafkaHeader(name: "source.topic", value: []),
+        KafkaHeader(name: "source.partition", value: []),
+        KafkaHeader(name: "source.offset", value: []),
+    ]
 
     init(
         configuration: ScoringConfiguration, consumer: KafkaConsumer, producer: KafkaProducer,
@@ -234,14 +241,13 @@ final class ScoringPipeline: @unchecked Sendable {
     private func produceOutput(for message: KafkaMessage, in run: PartitionRun, row: Int32, error: FeatureError?, scoredAt: Int64) throws {
         let timestamp = message.timestampMs
         let token = tracker.track(ledger: run.ledger, offset: message.offset, timestampMs: timestamp ?? scoredAt, kind: error == nil ? .prediction : .deadLetter)
-        var headers = [
-            KafkaHeader(name: "source.topic", value: run.topicHeader),
-            KafkaHeader(name: "source.partition", value: run.partitionHeader),
-            KafkaHeader(name: "source.offset", value: Array(String(message.offset).utf8)),
-        ]
+        sourceHeaders[0].value = run.topicHeader
+        sourceHeaders[1].value = run.partitionHeader
+        sourceHeaders[2].value!.removeAll(keepingCapacity: true)
+        appendDecimal(message.offset, to: &sourceHeaders[2].value!)
         do {
             if let error {
-                headers.insert(KafkaHeader(name: "error", string: error.description), at: 0)
+                let headers = [KafkaHeader(name: "error", string: error.description)] + sourceHeaders
                 logger.trace("dead letter", metadata: ["source": "\(run.topic)[\(run.partition)]@\(message.offset)", "error": "\(error)"])
                 try withKey(message) { key in
                     try withValue(message) { value in
@@ -255,7 +261,7 @@ final class ScoringPipeline: @unchecked Sendable {
                         let value = runtime.encodePrediction(event: event, row: row, scoredAt: scoredAt, eventTimestamp: timestamp)
                         try value.withUnsafeBytes { value in
                             try producer.produce(
-                                topic: configuration.outputTopic, keyBytes: key, valueBytes: value, headers: headers, opaque: token)
+                                topic: configuration.outputTopic, keyBytes: key, valueBytes: value, headers: sourceHeaders, opaque: token)
                         }
                     }
                 }
@@ -266,6 +272,18 @@ final class ScoringPipeline: @unchecked Sendable {
             control.deliveryFailed.store(true, ordering: .relaxed)
             throw error
         }
+    }
+
+    /// Appends `value` in decimal (what `String(value)` spells).
+    private func appendDecimal(_ value: Int64, to bytes: inout [UInt8]) {
+        if value < 0 { bytes.append(0x2D) }
+        let start = bytes.count
+        var rest = value.magnitude
+        repeat {
+            bytes.append(UInt8(truncatingIfNeeded: rest % 10) + 0x30)
+            rest /= 10
+        } while rest > 0
+        bytes[start...].reverse()
     }
 
     private func withKey<R>(_ message: KafkaMessage, _ body: (UnsafeRawBufferPointer?) throws -> R) rethrows -> R {

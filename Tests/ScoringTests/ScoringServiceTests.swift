@@ -32,8 +32,14 @@ struct ScoringServiceTests {
 
         #expect(outputs.count == events.count)
         #expect(outputs.allSatisfy { $0.isPrediction })
-        // Exactly one per input offset.
+        // Exactly one per input offset, and the source headers name them: each partition of the
+        // fresh input topic holds offsets 0..<n.
         #expect(Set(outputs.map(\.source)).count == events.count)
+        let offsetsByPartition = Dictionary(grouping: outputs, by: { $0.headers["source.partition"] ?? "?" })
+            .mapValues { $0.compactMap { $0.headers["source.offset"].flatMap(Int64.init) }.sorted() }
+        for (partition, offsets) in offsetsByPartition {
+            #expect(offsets == (0..<Int64(offsets.count)).map { $0 }, "source.offset headers of partition \(partition)")
+        }
 
         let offline = try OfflineScorer(bundlePath: Self.bundlePath)
         let byKey = Dictionary(uniqueKeysWithValues: events.map { ($0.key!, $0.value!) })

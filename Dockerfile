@@ -5,7 +5,7 @@
 # Build: docker build -t install-scorer .
 FROM swift:6.1-noble AS build
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends librdkafka-dev zlib1g-dev pkg-config \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends librdkafka-dev zlib1g-dev libjemalloc-dev pkg-config \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Resolve dependencies first so source edits reuse the cached layer.
@@ -21,7 +21,7 @@ RUN swift build -c release --static-swift-stdlib --product scorer \
 
 FROM ubuntu:24.04 AS runtime
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends librdkafka1 zlib1g ca-certificates curl tini \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends librdkafka1 zlib1g libjemalloc2 ca-certificates curl tini \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home /app scorer
 WORKDIR /app

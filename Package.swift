@@ -107,7 +107,13 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings,
+            // jemalloc replaces glibc's malloc in the scorer process: librdkafka allocates every
+            // message on one thread and frees it on another, which glibc serves through locked
+            // arenas. Draining a 500k backlog (benchmarks/service_vs_python.sh's throughput part,
+            // 3 interleaved rounds each) took 10.1-10.8 CPU-s per million events with it against
+            // 9.3-13.9 without, 126-138k events/s against 92-140k. BENCHMARKS.md has the runs.
+            linkerSettings: [.linkedLibrary("jemalloc", .when(platforms: [.linux]))]
         ),
 
         // MARK: - Tests

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what building, testing and the demo need on Debian/Ubuntu: librdkafka and zlib headers,
+# Installs what building, testing and the demo need on Debian/Ubuntu: librdkafka, zlib and jemalloc headers,
 # kcat (benchmarks), and the Python packages of the training pipeline and the parity checks.
 # Idempotent and quiet when everything is already there. Uses sudo only when not root.
 set -euo pipefail
@@ -11,6 +11,7 @@ SUDO=""
 need_apt=()
 dpkg -s librdkafka-dev >/dev/null 2>&1 || need_apt+=(librdkafka-dev)
 dpkg -s zlib1g-dev >/dev/null 2>&1 || need_apt+=(zlib1g-dev)
+dpkg -s libjemalloc-dev >/dev/null 2>&1 || need_apt+=(libjemalloc-dev)  # the scorer's allocator (Package.swift)
 dpkg -s pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
 if [ "${WITH_PYTHON:-1}" = 1 ]; then
   command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-pip)

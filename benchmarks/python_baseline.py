@@ -59,7 +59,7 @@ def parse_args(argv=None):
                         "arrived, no added latency)")
     p.add_argument("--fetch-wait-max-ms", type=int, default=1,
                    help="fetch.wait.max.ms (the mock cluster holds an empty fetch this long; "
-                        "2 as in the Kafka library's development-cluster preset)")
+                        "1 as in the Kafka library's development-cluster preset)")
     p.add_argument("--linger-ms", type=float, default=1.0, help="producer linger.ms")
     p.add_argument("--stats", type=float, default=0.0, help="print a stats line every N seconds to stderr")
     p.add_argument("-X", dest="props", action="append", default=[], metavar="KEY=VALUE",

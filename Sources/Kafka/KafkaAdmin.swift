@@ -19,8 +19,9 @@ public final class KafkaAdmin: @unchecked Sendable {
     public init(config: KafkaConfig) throws(KafkaError) {
         var config = config
         config.groupID = nil
-        // A consumer-type handle: it never subscribes, it only issues metadata/offset requests.
-        let conf = try config.makeConf(forConsumer: false)
+        // A consumer-type handle (so it takes consumer settings, never producer-only ones): it never
+        // subscribes, it only issues metadata/offset requests.
+        let conf = try config.makeConf(forConsumer: true)
         rd_kafka_conf_set_events(conf, Int32(RD_KAFKA_EVENT_ERROR))
         handle = try makeHandle(RD_KAFKA_CONSUMER, conf: conf)
         eventQueue = rd_kafka_queue_get_main(handle)

@@ -1,5 +1,11 @@
 import CRdKafka
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Configuration of a Kafka client (producer, consumer or admin reader).
 ///
 /// Typed fields cover what the product tunes; `properties` passes any other librdkafka property
@@ -111,7 +117,10 @@ public struct KafkaConfig: Sendable, Hashable {
     // MARK: - librdkafka properties
 
     /// The librdkafka properties this configuration sets, typed fields first, then `properties`
-    /// (which win), sorted by name. Consumer-only settings are included only for consumers.
+    /// (which win), sorted by name. Consumer-only settings are included only for consumers, and
+    /// producer-only ones only for producers: librdkafka's own property table decides (see
+    /// `propertyScopes`), so `-X fetch.wait.max.ms=0` given to a command that runs both clients
+    /// reaches the consumer without a "consumer property ignored by this producer" warning.
     public func librdkafkaProperties(forConsumer: Bool) -> [(name: String, value: String)] {
         var all: [String: String] = ["bootstrap.servers": bootstrapServers]
         func set(_ name: String, _ value: (some CustomStringConvertible)?) {
@@ -134,7 +143,9 @@ public struct KafkaConfig: Sendable, Hashable {
             for (name, value) in consumerProperties { all[name] = value }
         }
         for (name, value) in properties { all[name] = value }
-        return all.sorted { $0.key < $1.key }.map { (name: $0.key, value: $0.value) }
+        let otherClient: PropertyScope = forConsumer ? .producer : .consumer
+        return all.filter { KafkaConfig.propertyScopes[$0.key] != otherClient }
+            .sorted { $0.key < $1.key }.map { (name: $0.key, value: $0.value) }
     }
 
     /// Checks every property against librdkafka without connecting anywhere.
@@ -171,5 +182,59 @@ public struct KafkaConfig: Sendable, Hashable {
             let detail = String(decoding: errorText.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             return .invalidConfiguration(property: name, "invalid value '\(value)': \(detail)")
         }
+    }
+}
+
+// MARK: - Property scopes
+
+extension KafkaConfig {
+    /// The kind of client librdkafka applies a property to.
+    enum PropertyScope: Sendable, Hashable {
+        case consumer, producer, both
+    }
+
+    /// The scope of every property and alias the linked librdkafka knows, read once from its own
+    /// property table (`rd_kafka_conf_properties_show`, the source of CONFIGURATION.md), so it is
+    /// right for whichever version is linked. A name missing here (a typo) is given to every client,
+    /// which rejects it by name.
+    static let propertyScopes: [String: PropertyScope] = readPropertyScopes()
+
+    private static func readPropertyScopes() -> [String: PropertyScope] {
+        var buffer: UnsafeMutablePointer<CChar>?
+        var size = 0
+        guard let stream = open_memstream(&buffer, &size) else { return [:] }
+        rd_kafka_conf_properties_show(stream)
+        fclose(stream)
+        guard let buffer else { return [:] }
+        defer { free(buffer) }
+        return parsePropertyScopes(String(cString: buffer))
+    }
+
+    /// Parses the `name | C/P | ...` rows of librdkafka's property table (global and topic tables).
+    /// A name listed in both with different scopes counts as `.both`.
+    static func parsePropertyScopes(_ table: String) -> [String: PropertyScope] {
+        func trimmed(_ text: Substring) -> Substring {
+            text.drop { $0 == " " }.reversed().drop { $0 == " " }.reversed().reduce(into: "") { $0.append($1) }
+        }
+        var scopes: [String: PropertyScope] = [:]
+        for line in table.split(separator: "\n") {
+            let columns = line.split(separator: "|", maxSplits: 2, omittingEmptySubsequences: false)
+            guard columns.count == 3 else { continue }
+            let name = String(trimmed(columns[0]))
+            guard !name.isEmpty, !name.contains(" "), name != "Property", !name.hasPrefix("-") else { continue }
+            let scope: PropertyScope
+            switch trimmed(columns[1]) {
+            case "C": scope = .consumer
+            case "P": scope = .producer
+            case "*", "C/P": scope = .both
+            default: continue
+            }
+            if let earlier = scopes[name], earlier != scope {
+                scopes[name] = .both
+            } else {
+                scopes[name] = scope
+            }
+        }
+        return scopes
     }
 }

@@ -48,6 +48,51 @@ struct ConfigurationTests {
         try config.validate(forConsumer: true)
     }
 
+    @Test("Pass-through properties reach only the kind of client librdkafka applies them to")
+    func passThroughPropertiesAreRoutedByScope() throws {
+        // The scopes come from the linked librdkafka's own property table.
+        #expect(KafkaConfig.propertyScopes["fetch.wait.max.ms"] == .consumer)
+        #expect(KafkaConfig.propertyScopes["linger.ms"] == .producer)
+        #expect(KafkaConfig.propertyScopes["acks"] == .producer)  // a topic-table alias
+        #expect(KafkaConfig.propertyScopes["socket.timeout.ms"] == .both)
+        #expect(KafkaConfig.propertyScopes.count > 100)
+
+        var config = KafkaConfig(bootstrapServers: "b:1")
+        config.groupID = "g"
+        config.properties = ["fetch.wait.max.ms": "0", "linger.ms": "0.5", "socket.timeout.ms": "7000"]
+        let producer = Dictionary(uniqueKeysWithValues: config.librdkafkaProperties(forConsumer: false).map { ($0.name, $0.value) })
+        let consumer = Dictionary(uniqueKeysWithValues: config.librdkafkaProperties(forConsumer: true).map { ($0.name, $0.value) })
+        #expect(producer["fetch.wait.max.ms"] == nil && producer["group.id"] == nil)
+        #expect(producer["linger.ms"] == "0.5" && producer["socket.timeout.ms"] == "7000")
+        #expect(consumer["fetch.wait.max.ms"] == "0" && consumer["group.id"] == "g")
+        #expect(consumer["linger.ms"] == nil && consumer["socket.timeout.ms"] == "7000")
+        _ = try KafkaProducer(config: config)
+        _ = try KafkaConsumer(config: config)
+
+        // A misspelt name has no scope: every client gets it and rejects it by name.
+        config.properties["fetch.wait.max.msec"] = "0"
+        let error = #expect(throws: KafkaError.self) { try KafkaProducer(config: config) }
+        #expect(error?.description.contains("fetch.wait.max.msec") == true)
+    }
+
+    @Test("The property table parser reads both tables and merges differing scopes")
+    func propertyTableParsing() {
+        let table = """
+            ## Global configuration properties
+
+            Property                                 | C/P | Range           |       Default | Importance | Description
+            -----------------------------------------|-----|-----------------|--------------:|------------| ---
+            client.id                                |  *  |                 |       rdkafka | low        | Client identifier. <br>*Type: string*
+            fetch.wait.max.ms                        |  C  | 0 .. 300000     |           500 | low        | Maximum time | with a bar
+            compression.codec                        |  P  | none, gzip      |          none | medium     | codec
+            ## Topic configuration properties
+            compression.codec                        |  C  | none, gzip      |       inherit | high       | codec
+            ### C/P legend: C = Consumer, P = Producer, * = both
+            """
+        let scopes = KafkaConfig.parsePropertyScopes(table)
+        #expect(scopes == ["client.id": .both, "fetch.wait.max.ms": .consumer, "compression.codec": .both])
+    }
+
     @Test("The development-cluster preset is consumer-only and keeps explicit settings")
     func developmentClusterPreset() {
         var config = KafkaConfig(bootstrapServers: "b:1")

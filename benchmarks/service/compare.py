@@ -122,14 +122,23 @@ class Service:
         self.log_file.close()
 
 
-def service_argv(side: str, args, brokers_file: str, group: str, topics: tuple[str, str, str]) -> list[str]:
+def service_argv(side: str, args, brokers_file: str, group: str, topics: tuple[str, str, str],
+                 fetch_wait_max_ms: int | None = None) -> list[str]:
+    """The command line of one service; `fetch_wait_max_ms` (None: each side's development-cluster
+    default, 1 ms for both) is given to both sides the same way."""
     inp, out, dlq = topics
     if side == "swift":
-        return [args.scorer, "run", "--brokers", f"@{brokers_file}", "--group", group, "--model", args.model,
+        argv = [args.scorer, "run", "--brokers", f"@{brokers_file}", "--group", group, "--model", args.model,
                 "--input-topic", inp, "--output-topic", out, "--dlq-topic", dlq, "--log-level", "warning"]
-    return [sys.executable, "-u", os.path.join(REPO, "benchmarks", "python_baseline.py"),
+        if fetch_wait_max_ms is not None:
+            argv += ["-X", f"fetch.wait.max.ms={fetch_wait_max_ms}"]
+        return argv
+    argv = [sys.executable, "-u", os.path.join(REPO, "benchmarks", "python_baseline.py"),
             "--brokers", f"@{brokers_file}", "--group", group, "--model", args.model,
             "--input-topic", inp, "--output-topic", out, "--dlq-topic", dlq]
+    if fetch_wait_max_ms is not None:
+        argv += ["--fetch-wait-max-ms", str(fetch_wait_max_ms)]
+    return argv
 
 
 # MARK: - measurements
@@ -177,10 +186,12 @@ def latency_round(side, args, brokers, brokers_file, round_no, logdir):
     prefix = f"lat{round_no}-{side}"
     topics = (f"{prefix}.in", f"{prefix}.out", f"{prefix}.dlq")
     group = f"bench-lat-{side}-{round_no}"
-    svc = Service(side, service_argv(side, args, brokers_file, group, topics), os.path.join(logdir, f"{side}.log"))
+    svc = Service(side, service_argv(side, args, brokers_file, group, topics, args.fetch_wait_max_ms),
+                  os.path.join(logdir, f"{side}.log"))
     progress = GroupProgress(brokers, group, topics[0], args.partitions)
     svc.start()
     rss = []
+    cpu_start = None
     try:
         # Warm-up: the service has joined its group and scored these before the clock starts.
         warm = 200
@@ -201,11 +212,14 @@ def latency_round(side, args, brokers, brokers_file, round_no, logdir):
         with open(sim_out, "w") as out, open(os.path.join(logdir, "simulator.log"), "ab") as err:
             sim = subprocess.Popen(sim_argv, stdout=out, stderr=err, cwd=REPO)
             t0 = time.monotonic()
+            cpu_start = cpu_seconds(svc.pid)
             while sim.poll() is None:
                 svc.check_alive()
                 if time.monotonic() - t0 >= 10 and time.monotonic() - t0 <= args.latency_seconds:
                     rss.append(rss_mb(svc.pid))
                 time.sleep(1.0)
+            cpu_used = cpu_seconds(svc.pid) - cpu_start
+            wall = time.monotonic() - t0
     finally:
         svc.stop()
         progress.close()
@@ -226,9 +240,11 @@ def latency_round(side, args, brokers, brokers_file, round_no, logdir):
               "duplicates": counts.get("duplicates"), "achieved_rate": summary.get("achieved_rate"),
               "kept_up": summary.get("kept_up"),
               "rss_mb_median": statistics.median(rss) if rss else float("nan"),
-              "rss_mb_max": max(rss) if rss else float("nan")}
+              "rss_mb_max": max(rss) if rss else float("nan"),
+              "cpu_cores": cpu_used / wall if wall > 0 else float("nan")}
     log(f"latency {side} round {round_no}: p50 {result['p50_ms']:.2f} ms, p99 {result['p99_ms']:.2f} ms, "
-        f"max {result['max_ms']:.1f} ms, missing {result['missing']}, RSS {result['rss_mb_median']:.0f} MB")
+        f"max {result['max_ms']:.1f} ms, missing {result['missing']}, RSS {result['rss_mb_median']:.0f} MB, "
+        f"{result['cpu_cores']:.2f} cores")
     return result
 
 
@@ -284,6 +300,11 @@ def main():
     p.add_argument("--rate", type=int, default=5000, help="simulator rate for the latency run")
     p.add_argument("--latency-seconds", type=int, default=60)
     p.add_argument("--latency-repeats", type=int, default=1, help="latency rounds per service")
+    p.add_argument("--fetch-wait-max-ms", type=int, default=None,
+                   help="fetch.wait.max.ms for both services in the latency run (default: their development-cluster "
+                        "setting, 1). The mock broker holds an empty fetch this long even when data arrives (a real "
+                        "broker answers at once), so 0 cuts about 1 ms per consuming hop at the price of polling "
+                        "the broker without pause while idle; see BENCHMARKS.md")
     p.add_argument("--round-timeout", type=float, default=600)
     p.add_argument("--skip", choices=["throughput", "latency"], action="append", default=[])
     p.add_argument("--json", help="write every figure to this file")
@@ -295,6 +316,7 @@ def main():
     logdir = tempfile.mkdtemp(prefix="service-vs-python-")
     log(f"logs in {logdir}")
     results = {"backlog": args.backlog, "partitions": args.partitions, "latency_partitions": args.latency_partitions,
+               "fetch_wait_max_ms": args.fetch_wait_max_ms,
                "rate": args.rate, "latency_seconds": args.latency_seconds,
                "throughput": {"swift": [], "python": []}, "latency": {"swift": [], "python": []}}
 
@@ -357,8 +379,10 @@ def report(results):
               + "; python " + ", ".join(f"{r['rate']:,.0f}" for r in t["python"]))
     lat = results["latency"]
     if lat["swift"] and lat["python"]:
+        fetch_wait = results.get("fetch_wait_max_ms")
+        fetch_wait = "1 (development-cluster default)" if fetch_wait is None else str(fetch_wait)
         print(f"End-to-end latency at {results['rate']:,}/s for {results['latency_seconds']} s "
-              f"(median of {len(lat['swift'])} round(s) each):")
+              f"(median of {len(lat['swift'])} round(s) each; both services' fetch.wait.max.ms = {fetch_wait}):")
         print(f"  {'':22}{'scorer run':>14}{'python':>14}{'ratio':>10}")
         for key, label in (("p50_ms", "p50 ms"), ("p99_ms", "p99 ms"), ("max_ms", "max ms")):
             s, q = median(lat["swift"], key), median(lat["python"], key)
@@ -368,6 +392,8 @@ def report(results):
         s, q = median(lat["swift"], "rss_mb_median"), median(lat["python"], "rss_mb_median")
         print(f"  {'RSS MB (steady)':22}{s:>14.0f}{q:>14.0f}{q / s:>9.1f}x less")
         print(f"  {'RSS MB (max)':22}{median(lat['swift'], 'rss_mb_max'):>14.0f}{median(lat['python'], 'rss_mb_max'):>14.0f}")
+        s, q = median(lat["swift"], "cpu_cores"), median(lat["python"], "cpu_cores")
+        print(f"  {'CPU cores (service)':22}{s:>14.2f}{q:>14.2f}")
 
 
 if __name__ == "__main__":

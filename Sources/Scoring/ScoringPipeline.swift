@@ -23,7 +23,9 @@ final class RebalanceForwarder: @unchecked Sendable {
 /// which the consumer calls inside `poll`). Deliveries are acknowledged on a second thread (see
 /// ``DeliveryLoop``) into the shared ``OffsetTracker``; this thread turns the tracker's commit
 /// positions into asynchronous commits. Scoring batch N+1 therefore overlaps the delivery of
-/// batch N, and nothing waits for the broker between batches.
+/// batch N, and nothing waits for the broker between batches. Large batches are featurized and
+/// scored on a ``ScoringWorker`` while this thread produces the previous batch's outputs and
+/// gathers the next; outputs are still produced strictly in input order.
 ///
 /// `@unchecked Sendable` is safe: the service creates the pipeline and hands it to its dedicated
 /// thread without touching it again; every method runs on that thread (the rebalance forwarder
@@ -38,7 +40,17 @@ final class ScoringPipeline: @unchecked Sendable {
     let control: PipelineControl
     let logger: Logger
 
+    /// The runtime for the next batch (scored inline or handed to the worker).
     private var runtime: ModelRuntime
+    /// The other runtime: the one the worker's outstanding job uses, or free.
+    private var spareRuntime: ModelRuntime
+    private let worker: ScoringWorker
+    /// Whether the worker holds a job whose outputs are not yet produced.
+    private var jobOutstanding = false
+    /// Batches at least this large go to the worker; smaller ones (the latency path, where
+    /// batches are what one fetch brought) are scored inline, where a hand-over would only add a
+    /// thread wake-up.
+    static let workerMinimumBatch = 128
     /// Partitions assigned to this member (events from others are dropped: their new owner
     /// consumes them from the committed position).
     private var assigned: Set<TopicPartition> = []
@@ -75,6 +87,12 @@ final class ScoringPipeline: @unchecked Sendable {
         self.control = control
         self.logger = logger
         self.runtime = ModelRuntime(model: model, maxBatch: configuration.maxBatch)
+        self.spareRuntime = ModelRuntime(model: model, maxBatch: configuration.maxBatch)
+        self.worker = ScoringWorker(name: "scoring-worker")
+    }
+
+    deinit {
+        worker.stop()
     }
 
     // MARK: - Main loop
@@ -90,10 +108,14 @@ final class ScoringPipeline: @unchecked Sendable {
         do {
             while !control.isStopRequested {
                 if control.deliveryFailed.load(ordering: .relaxed) { break }
-                swapModelIfOffered()
+                try swapModelIfOffered()
                 try applyBackpressure()
                 try gatherBatch()
-                if gatheredCount > 0 { try scoreAndProduceGathered() }
+                if gatheredCount > 0 {
+                    try scoreAndProduceGathered()
+                } else {
+                    try produceWorkerJob()
+                }
                 try commitIfDue(force: false)
                 metrics.recordProducerQueue(depth: producer.outstandingCount, inFlight: tracker.inFlight)
             }
@@ -103,7 +125,14 @@ final class ScoringPipeline: @unchecked Sendable {
         control.ready.store(false, ordering: .relaxed)
         metrics.recordReady(false)
         // Whatever was gathered is scored and produced (unless the failure was ours to produce).
-        if failure == nil, gatheredCount > 0 { try? scoreAndProduceGathered() }
+        if failure == nil {
+            try? produceWorkerJob()
+            if gatheredCount > 0 { try? scoreAndProduceGathered(inline: true) }
+        } else if jobOutstanding {
+            // Not produced, so not tracked: its events stay uncommitted and are scored again later.
+            _ = worker.wait()
+            jobOutstanding = false
+        }
         let drained = waitForAcknowledgements(of: nil, until: control.isStopRequested ? control.drainTimeRemaining : 5_000_000_000)
         commitAll(reason: "shutdown")
         do {
@@ -136,7 +165,8 @@ final class ScoringPipeline: @unchecked Sendable {
             var batch = spareBatches.popLast() ?? KafkaMessageBatch()
             if let deadline {
                 let now = DispatchTime.now().uptimeNanoseconds
-                if now >= deadline {
+                // The worker's batch must not wait for this one to fill.
+                if now >= deadline || jobOutstanding {
                     spareBatches.append(batch)
                     break
                 }
@@ -149,8 +179,9 @@ final class ScoringPipeline: @unchecked Sendable {
                 }
             } else {
                 try consumer.poll(into: &batch, maxMessages: maxBatch - gatheredCount, timeoutMs: 0)
-                if batch.isEmpty {
-                    // Waits for the first event only, then takes the rest of what has arrived with it.
+                if batch.isEmpty && !jobOutstanding {
+                    // Waits for the first event only, then takes the rest of what has arrived with it
+                    // (never while the worker's batch awaits producing).
                     try consumer.poll(into: &batch, maxMessages: maxBatch - gatheredCount, timeoutMs: configuration.idlePollMs)
                 }
                 if batch.isEmpty {
@@ -166,12 +197,51 @@ final class ScoringPipeline: @unchecked Sendable {
 
     // MARK: - Scoring and producing
 
-    /// Featurizes and scores everything gathered, then produces one output per event, in order.
-    private func scoreAndProduceGathered() throws {
+    /// Featurizes and scores everything gathered and produces one output per event, in order:
+    /// a large batch goes to the worker and the worker's previous batch is produced meanwhile; a
+    /// small one (or any, with `inline`) is scored here after the worker's batch is produced.
+    private func scoreAndProduceGathered(inline: Bool = false) throws {
+        if !inline && gatheredCount >= Self.workerMinimumBatch {
+            let previous = jobOutstanding ? worker.wait() : nil
+            worker.submit(ScoringWorker.Job(batches: gathered, count: gatheredCount, runtime: runtime))
+            jobOutstanding = true
+            swap(&runtime, &spareRuntime)  // the job's runtime is now `spareRuntime`
+            gathered = []
+            gatheredCount = 0
+            if let previous { try produce(previous) }
+            return
+        }
+        try produceWorkerJob()
         let start = DispatchTime.now().uptimeNanoseconds
         runtime.score(gathered)
-        let scoringNanos = Int64(DispatchTime.now().uptimeNanoseconds - start)
-        metrics.recordBatch(size: gatheredCount, scoringNanoseconds: scoringNanos)
+        let job = ScoringWorker.Job(
+            batches: gathered, count: gatheredCount, runtime: runtime,
+            scoringNanoseconds: Int64(DispatchTime.now().uptimeNanoseconds - start))
+        gathered = []
+        gatheredCount = 0
+        try produce(job)
+    }
+
+    /// Waits for the worker's outstanding batch, if any, and produces its outputs.
+    private func produceWorkerJob() throws {
+        guard jobOutstanding else { return }
+        let job = worker.wait()
+        jobOutstanding = false
+        if let job { try produce(job) }
+    }
+
+    /// Produces one output per event of a scored batch, in order, then recycles its buffers.
+    private func produce(_ job: ScoringWorker.Job) throws {
+        var job = job
+        let runtime = job.runtime
+        metrics.recordBatch(size: job.count, scoringNanoseconds: job.scoringNanoseconds)
+        defer {
+            // Recycle the batches' buffers (popped, so each is uniquely referenced and keeps its capacity).
+            while var batch = job.batches.popLast() {
+                batch.removeAll()
+                spareBatches.append(batch)
+            }
+        }
 
         let scoredAt = Int64(Date().timeIntervalSince1970 * 1000)
         var index = 0
@@ -179,7 +249,7 @@ final class ScoringPipeline: @unchecked Sendable {
         // Messages come in runs of one partition: resolve the partition's state once per run
         // instead of hashing its topic name for every event.
         var run = PartitionRun()
-        for batch in gathered {
+        for batch in job.batches {
             for message in batch {
                 let row = runtime.rowOfMessage[index]
                 index += 1
@@ -199,7 +269,7 @@ final class ScoringPipeline: @unchecked Sendable {
                     acknowledgedFloor[TopicPartition(topic: run.topic, partition: run.partition)] = nil
                     run.floor = nil
                 }
-                try produceOutput(for: message, in: run, row: row, error: error, scoredAt: scoredAt)
+                try produceOutput(for: message, in: run, runtime: runtime, row: row, error: error, scoredAt: scoredAt)
             }
         }
         if errorIndex > 0 {
@@ -207,12 +277,6 @@ final class ScoringPipeline: @unchecked Sendable {
             for error in runtime.errors { byReason[error.code.rawValue, default: 0] += 1 }
             for (reason, count) in byReason { metrics.recordDeadLettered(reason: reason, count: count) }
         }
-        // Recycle the batches' buffers (popped, so each is uniquely referenced and keeps its capacity).
-        while var batch = gathered.popLast() {
-            batch.removeAll()
-            spareBatches.append(batch)
-        }
-        gatheredCount = 0
     }
 
     /// What the produce loop needs to know about the partition of a run of messages.
@@ -238,7 +302,9 @@ final class ScoringPipeline: @unchecked Sendable {
         return run
     }
 
-    private func produceOutput(for message: KafkaMessage, in run: PartitionRun, row: Int32, error: FeatureError?, scoredAt: Int64) throws {
+    private func produceOutput(
+        for message: KafkaMessage, in run: PartitionRun, runtime: ModelRuntime, row: Int32, error: FeatureError?, scoredAt: Int64
+    ) throws {
         let timestamp = message.timestampMs
         let token = tracker.track(ledger: run.ledger, offset: message.offset, timestampMs: timestamp ?? scoredAt, kind: error == nil ? .prediction : .deadLetter)
         sourceHeaders[0].value = run.topicHeader
@@ -298,10 +364,12 @@ final class ScoringPipeline: @unchecked Sendable {
 
     // MARK: - Model swap
 
-    private func swapModelIfOffered() {
+    private func swapModelIfOffered() throws {
         guard let model = slot.takePending() else { return }
+        try produceWorkerJob()  // the worker's batch was scored with the old model: it says so
         let previous = runtime.model.name
         runtime = ModelRuntime(model: model, maxBatch: configuration.maxBatch)
+        spareRuntime = ModelRuntime(model: model, maxBatch: configuration.maxBatch)
         metrics.recordModel(name: model.name, loadedAtSeconds: Date().timeIntervalSince1970)
         logger.info("model swapped", metadata: ["from": "\(previous)", "to": "\(model.name)"])
     }
@@ -389,7 +457,8 @@ final class ScoringPipeline: @unchecked Sendable {
         case .revoked:
             // Finish what was gathered (including events of the revoked partitions), wait for their
             // outputs, and commit them before the partitions go.
-            if gatheredCount > 0 { try? scoreAndProduceGathered() }
+            try? produceWorkerJob()
+            if gatheredCount > 0 { try? scoreAndProduceGathered(inline: true) }
             let budget = control.isStopRequested ? control.drainTimeRemaining : Int64(configuration.revocationTimeoutMs) * 1_000_000
             let drained = waitForAcknowledgements(of: partitions, until: budget)
             commitSync(partitions, reason: "revocation")

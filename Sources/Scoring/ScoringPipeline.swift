@@ -99,6 +99,7 @@ final class ScoringPipeline: @unchecked Sendable {
 
     /// Runs until a stop is requested (then drains and leaves the group) or a fatal error.
     func run() throws {
+        defer { worker.stop() }  // nothing is handed to the worker once this returns
         try consumer.subscribe(topics: [configuration.inputTopic])
         logger.info("consuming", metadata: [
             "topic": "\(configuration.inputTopic)", "group": "\(configuration.group)",
@@ -108,7 +109,7 @@ final class ScoringPipeline: @unchecked Sendable {
         do {
             while !control.isStopRequested {
                 if control.deliveryFailed.load(ordering: .relaxed) { break }
-                try swapModelIfOffered()
+                swapModelIfOffered()
                 try applyBackpressure()
                 try gatherBatch()
                 if gatheredCount > 0 {
@@ -364,9 +365,10 @@ final class ScoringPipeline: @unchecked Sendable {
 
     // MARK: - Model swap
 
-    private func swapModelIfOffered() throws {
+    private func swapModelIfOffered() {
         guard let model = slot.takePending() else { return }
-        try produceWorkerJob()  // the worker's batch was scored with the old model: it says so
+        // A batch still on the worker keeps its own (old) runtime: it is produced as scored, naming
+        // the old model; later batches use the new runtimes.
         let previous = runtime.model.name
         runtime = ModelRuntime(model: model, maxBatch: configuration.maxBatch)
         spareRuntime = ModelRuntime(model: model, maxBatch: configuration.maxBatch)

@@ -40,11 +40,6 @@ final class ScoringWorker: @unchecked Sendable {
         thread.start()
     }
 
-    /// Whether a job has been submitted and not yet taken back with `wait`.
-    var hasJob: Bool {
-        condition.withLock { busy || result != nil }
-    }
-
     /// Hands a job over. Only one job may be outstanding: call `wait` first.
     func submit(_ newJob: Job) {
         condition.withLock {

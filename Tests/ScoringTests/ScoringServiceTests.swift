@@ -117,6 +117,42 @@ struct ScoringServiceTests {
         }
     }
 
+    @Test func aBacklogScoredOnTheWorkerThreadKeepsEveryEventAndItsDeadLetters() async throws {
+        // A backlog in one partition is consumed in full micro-batches (>= workerMinimumBatch), so
+        // they are featurized and scored on the worker while the previous one is produced.
+        let cluster = try TestCluster(inputPartitions: 1)
+        var events: [TestEvent] = []
+        var badOffsets: [Int64: String] = [:]
+        for (index, bad) in TestEvents.malformed.enumerated() {
+            events += TestEvents.valid(150, prefix: "bulk-\(index)", seed: UInt64(100 + index))
+            badOffsets[Int64(events.count)] = bad.name
+            events.append(bad.event)
+        }
+        events += TestEvents.valid(150, prefix: "tail", seed: 99)
+        try await cluster.produce(events)
+        let batch = 2 * ScoringPipeline.workerMinimumBatch
+        let expected = events.count
+
+        let outputs = try await withService(cluster, maxBatch: batch) { service in
+            let outputs = try await cluster.readOutputs(atLeast: expected, timeout: .seconds(60))
+            #expect(service.stats().deadLetters == TestEvents.malformed.count)
+            return outputs
+        }
+
+        #expect(outputs.count == events.count)
+        let offsets = outputs.compactMap { $0.headers["source.offset"].flatMap(Int64.init) }
+        #expect(offsets.sorted() == (0..<Int64(events.count)).map { $0 }, "one output per input offset")
+        for output in outputs where !output.isPrediction {
+            let offset = try #require(output.headers["source.offset"].flatMap(Int64.init))
+            #expect(badOffsets[offset] != nil, "dead letter at offset \(offset) is not a malformed event")
+            #expect(output.value == (events[Int(offset)].value ?? []))
+        }
+        let offline = try OfflineScorer(bundlePath: Self.bundlePath)
+        let byKey = Dictionary(events.map { ($0.key ?? "", $0.value ?? []) }, uniquingKeysWith: { first, _ in first })
+        let wrong = outputs.filter(\.isPrediction).filter { offline.printedP(byKey[$0.key ?? ""] ?? []) != $0.printedP }
+        #expect(wrong.isEmpty, "\(wrong.count) predictions differ from offline scoring")
+    }
+
     @Test func gracefulShutdownCommitsEverythingAcknowledged() async throws {
         let cluster = try TestCluster()
         let events = TestEvents.valid(1_000)

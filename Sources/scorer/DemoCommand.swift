@@ -163,7 +163,11 @@ struct DemoCommand: AsyncParsableCommand {
         let loadTest = try LoadTest(
             catalog: catalog, kafka: kafka,
             settings: LoadTestSettings(
-                replay: ReplaySettings(topic: inputTopic, rate: rate, limit: .duration(seconds), loop: true),
+                // The replayer applies its own linger: the embedded cluster's 1 ms (see above), else
+                // the simulator's default.
+                replay: ReplaySettings(
+                    topic: inputTopic, rate: rate, limit: .duration(seconds), loop: true,
+                    lingerMs: kafka.lingerMs ?? ReplaySettings.defaultLingerMs),
                 measure: MeasureSettings(predictionsTopic: outputTopic, deadLetterTopic: dlqTopic),
                 drainQuietSeconds: 5))
 

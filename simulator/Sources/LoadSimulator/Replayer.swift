@@ -24,8 +24,11 @@ public struct ReplaySettings: Sendable, Hashable {
     /// The producer's linger interval (ms): pacing never sends more than one interval's worth at once.
     public var lingerMs: Int
 
+    /// The linger used unless one is given: a few events per message set at 5,000 events/s.
+    public static let defaultLingerMs = 5
+
     public init(topic: String = "impressions", rate: Double = 5000, limit: ReplayLimit = .unlimited,
-                loop: Bool = false, lingerMs: Int = 5) {
+                loop: Bool = false, lingerMs: Int = ReplaySettings.defaultLingerMs) {
         self.topic = topic
         self.rate = rate
         self.limit = limit

@@ -59,7 +59,7 @@ struct Simulator: AsyncParsableCommand {
     var loop = false
 
     @Option(help: ArgumentHelp("Producer linger interval; pacing never bursts more than one interval's worth.", valueName: "ms"))
-    var lingerMs = 5
+    var lingerMs = ReplaySettings.defaultLingerMs
 
     @Flag(help: "Read the predictions and dead letters back and report latency and completeness.")
     var measure = false

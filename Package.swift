@@ -19,7 +19,7 @@ let hotPathSettings: [SwiftSetting] = swiftSettings + [
 
 let package = Package(
     name: "InstallScorer",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],  // Synchronization's Mutex and Atomic (Scoring, scorer) need macOS 15
     products: [
         .executable(name: "scorer", targets: ["scorer"]),
         .executable(name: "simulator", targets: ["simulator"]),

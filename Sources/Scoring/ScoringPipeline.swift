@@ -42,7 +42,8 @@ final class ScoringPipeline: @unchecked Sendable {
 
     /// The runtime for the next batch (scored inline or handed to the worker).
     private var runtime: ModelRuntime
-    /// The other runtime: the one the worker's outstanding job uses, or free.
+    /// The second runtime, for the batch after `runtime`'s. A job on the worker holds its own
+    /// reference (normally to this one; after a model swap, to a runtime of the old model).
     private var spareRuntime: ModelRuntime
     private let worker: ScoringWorker
     /// Whether the worker holds a job whose outputs are not yet produced.

@@ -58,21 +58,32 @@ struct ByteStringTable: Sendable {
         }
     }
 
-    /// 64-bit FNV-1a over 8-byte words (then the tail bytes), with a final avalanche.
+    /// FNV-1a-style mixing of 8-byte words with a final avalanche. The tail is read as one
+    /// overlapping word (or two 4-byte halves, or three bytes) instead of byte by byte: keys are
+    /// mostly short (JSON field names, category values), and the byte loop was most of the hash.
+    /// The length seeds the hash, so overlapping reads cannot make two lengths collide by design.
     @inline(__always)
     static func hash(_ bytes: UnsafePointer<UInt8>?, _ length: Int) -> UInt64 {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325 ^ UInt64(truncatingIfNeeded: length)
         guard let bytes, length > 0 else { return h &* 0x100_0000_01b3 }
-        let raw = UnsafeRawPointer(bytes)
-        var i = 0
-        while i + 8 <= length {
-            h = (h ^ raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* 0x100_0000_01b3
+        @inline(__always) func mix(_ word: UInt64) {
+            h = (h ^ word) &* 0x100_0000_01b3
             h ^= h >> 29
-            i += 8
         }
-        while i < length {
-            h = (h ^ UInt64(bytes[i])) &* 0x100_0000_01b3
-            i += 1
+        let raw = UnsafeRawPointer(bytes)
+        if length >= 8 {
+            var i = 0
+            while i + 8 < length {
+                mix(raw.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+                i += 8
+            }
+            mix(raw.loadUnaligned(fromByteOffset: length - 8, as: UInt64.self))
+        } else if length >= 4 {
+            let low = UInt64(raw.loadUnaligned(as: UInt32.self))
+            let high = UInt64(raw.loadUnaligned(fromByteOffset: length - 4, as: UInt32.self))
+            mix(low | high << 32)
+        } else {
+            mix(UInt64(bytes[0]) | UInt64(bytes[length >> 1]) << 8 | UInt64(bytes[length - 1]) << 16)
         }
         h ^= h >> 32
         h = h &* 0xd6e8_feb8_6659_fd93
@@ -83,17 +94,21 @@ struct ByteStringTable: Sendable {
 
 @inline(__always)
 func memcmpBytes(_ a: UnsafePointer<UInt8>, _ b: UnsafePointer<UInt8>, _ count: Int) -> Bool {
-    var i = 0
-    while i + 8 <= count {
-        if UnsafeRawPointer(a).loadUnaligned(fromByteOffset: i, as: UInt64.self)
-            != UnsafeRawPointer(b).loadUnaligned(fromByteOffset: i, as: UInt64.self)
-        {
-            return false
+    let a = UnsafeRawPointer(a), b = UnsafeRawPointer(b)
+    if count >= 8 {
+        var i = 0
+        while i + 8 < count {
+            if a.loadUnaligned(fromByteOffset: i, as: UInt64.self) != b.loadUnaligned(fromByteOffset: i, as: UInt64.self) {
+                return false
+            }
+            i += 8
         }
-        i += 8
+        // The last 8 bytes, overlapping what was compared already.
+        return a.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self) == b.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self)
     }
+    var i = 0
     while i < count {
-        if a[i] != b[i] { return false }
+        if a.load(fromByteOffset: i, as: UInt8.self) != b.load(fromByteOffset: i, as: UInt8.self) { return false }
         i += 1
     }
     return true

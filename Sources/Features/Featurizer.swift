@@ -195,9 +195,14 @@ public final class Featurizer {
         for f in plan.timestampFields {
             timestamps[f] = withString(base, slots[f]) { parseTimestampMillis($0, $1) } ?? .min
         }
-        for (k, operation) in plan.operations.enumerated() {
+        // Through buffer pointers: reading a vocabulary out of the array by value retained and
+        // released its storage for every category feature of every event.
+        plan.operations.withUnsafeBufferPointer { operations in
+        plan.stringVocabularies.withUnsafeBufferPointer { stringVocabularies in
+        plan.numberVocabularies.withUnsafeBufferPointer { numberVocabularies in
+        for k in operations.indices {
             var x = Double.nan
-            switch operation {
+            switch operations[k] {
             case .number(let f):
                 x = numbers[f]
             case .ratio(let a, let b):
@@ -214,21 +219,22 @@ public final class Featurizer {
             case .versionMajor(let f):
                 x = withString(base, slots[f]) { versionMajor($0, $1) } ?? .nan
             case .stringCategory(let f, let table):
-                let vocabulary = plan.stringVocabularies[table]
-                x = withString(base, slots[f]) { Double(vocabulary.lookup($0, $1) ?? vocabulary.count) } ?? .nan
+                x = withString(base, slots[f]) {
+                    Double(stringVocabularies[table].lookup($0, $1) ?? stringVocabularies[table].count)
+                } ?? .nan
             case .numberCategory(let f, let table):
                 let value = numbers[f]
                 if !value.isNaN {
-                    let vocabulary = plan.numberVocabularies[table]
                     var bits = (value == 0 ? 0.0 : value).bitPattern.littleEndian
                     x = withUnsafeBytes(of: &bits) { key in
-                        Double(vocabulary.lookup(key.baseAddress!.assumingMemoryBound(to: UInt8.self), 8) ?? vocabulary.count)
+                        Double(numberVocabularies[table].lookup(key.baseAddress!.assumingMemoryBound(to: UInt8.self), 8) ?? numberVocabularies[table].count)
                     }
                 }
             }
             let value = Float(x)
             row[k] = value.isInfinite ? .nan : value
         }
+        }}}
         let id = slots[plan.idSlot]
         let t = timestamps[0]
         return EventInfo(idStart: Int(id.start), idEnd: Int(id.end), idEscaped: id.escaped, timestampMillis: t == .min ? nil : t)

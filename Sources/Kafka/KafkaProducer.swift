@@ -326,12 +326,10 @@ public final class KafkaProducer: @unchecked Sendable {
 
 extension DeliveryReport {
     init(_ message: rd_kafka_message_t, topic: String) {
-        let error: KafkaError? = message.err == RD_KAFKA_RESP_ERR_NO_ERROR
-            ? nil : KafkaError.librdkafka(message.err, code: .deliveryFailed)
-        self.init(
-            opaque: UInt64(UInt(bitPattern: message._private)),
-            topic: topic,
-            partition: Int(message.partition), offset: message.offset, error: error)
+        self.init(opaque: UInt64(UInt(bitPattern: message._private)), topic: topic, partition: Int(message.partition), offset: message.offset)
+        if message.err != RD_KAFKA_RESP_ERR_NO_ERROR {
+            error = KafkaError.librdkafka(message.err, code: .deliveryFailed)
+        }
     }
 }
 

@@ -1,4 +1,5 @@
 import Features
+import Foundation
 import Forest
 import Kafka
 
@@ -17,7 +18,14 @@ final class ModelRuntime {
     /// Featurizer errors of the batch, in message order (dead letters are the exception).
     private(set) var errors: [FeatureError] = []
     private(set) var probabilities: [Float] = []
-    private(set) var encoder: PredictionEncoder
+    private let encoder: PredictionEncoder
+    /// The batch's prediction messages, back to back (encoded where the batch is scored, which
+    /// is the worker thread for large batches: the producing thread only hands bytes over).
+    private var predictions: [UInt8] = []
+    /// Per row: where its prediction ends in `predictions` (it starts where the previous ends).
+    private var predictionEnds: [Int] = []
+    /// When the batch was scored (ms since the epoch): its predictions' `scored_at`.
+    private(set) var scoredAt: Int64 = 0
 
     init(model: ScoringModel, maxBatch: Int) {
         self.model = model
@@ -28,7 +36,7 @@ final class ModelRuntime {
         encoder = PredictionEncoder(modelName: model.name)
     }
 
-    /// Featurizes and scores every message of `batches`, in order.
+    /// Featurizes and scores every message of `batches`, in order, and encodes the predictions.
     func score(_ batches: [KafkaMessageBatch]) {
         features.removeAll()
         rowOfMessage.removeAll(keepingCapacity: true)
@@ -55,12 +63,40 @@ final class ModelRuntime {
                 try! model.forest.predict(rows: rows, count: scored, into: UnsafeMutableBufferPointer(rebasing: output[0..<scored]))
             }
         }
+        encodePredictions(batches)
     }
 
-    /// The prediction message for a scored event (valid until the next call).
-    func encodePrediction(event: UnsafeRawBufferPointer, row: Int32, scoredAt: Int64, eventTimestamp: Int64?) -> [UInt8] {
-        encoder.encode(
-            event: event, info: features.events[Int(row)], p: probabilities[Int(row)], scoredAt: scoredAt,
-            eventTimestamp: eventTimestamp)
+    private func encodePredictions(_ batches: [KafkaMessageBatch]) {
+        scoredAt = Int64(Date().timeIntervalSince1970 * 1000)
+        predictionEnds.removeAll(keepingCapacity: true)
+        var bound = 0
+        for event in features.events { bound += encoder.maxCount(idLength: event.idEnd - event.idStart) }
+        if predictions.count < bound { predictions = [UInt8](repeating: 0, count: bound + bound / 2) }
+        var row = 0
+        var end = 0
+        predictions.withUnsafeMutableBufferPointer { output in
+            var index = 0
+            for batch in batches {
+                for message in batch {
+                    defer { index += 1 }
+                    guard rowOfMessage[index] >= 0 else { continue }
+                    (message.value ?? []).withUnsafeBytes { event in
+                        end += encoder.write(
+                            event: event, info: features.events[row], p: probabilities[row], scoredAt: scoredAt,
+                            eventTimestamp: message.timestampMs, to: output.baseAddress! + end)
+                    }
+                    predictionEnds.append(end)
+                    row += 1
+                }
+            }
+        }
+    }
+
+    /// Hands the prediction message of a scored row to `body` (the bytes are valid only during
+    /// the call).
+    func withPrediction<R>(row: Int32, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        let row = Int(row)
+        let start = row == 0 ? 0 : predictionEnds[row - 1]
+        return try predictions.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[start..<predictionEnds[row]])) }
     }
 }

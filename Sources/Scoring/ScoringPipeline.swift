@@ -325,12 +325,11 @@ final class ScoringPipeline: @unchecked Sendable {
                 }
             } else {
                 try withKey(message) { key in
-                    try (message.value ?? []).withUnsafeBytes { event in
-                        let value = runtime.encodePrediction(event: event, row: row, scoredAt: scoredAt, eventTimestamp: timestamp)
-                        try value.withUnsafeBytes { value in
-                            try producer.produce(
-                                topic: configuration.outputTopic, keyBytes: key, valueBytes: value, headers: sourceHeaders, opaque: token)
-                        }
+                    try runtime.withPrediction(row: row) { value in
+                        // The message's timestamp is its `scored_at` (given, so librdkafka does not read the clock per message).
+                        try producer.produce(
+                            topic: configuration.outputTopic, keyBytes: key, valueBytes: value, headers: sourceHeaders,
+                            timestampMs: runtime.scoredAt, opaque: token)
                     }
                 }
             }

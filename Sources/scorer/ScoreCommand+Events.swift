@@ -37,7 +37,7 @@ extension ScoreCommand {
         let featurizer = bundle.makeFeaturizer()
         let batchSize = 1024
         var batch = FeatureBatch(featureCount: featurizer.featureCount, capacity: batchSize)
-        var encoder = PredictionEncoder(modelName: bundle.name)
+        let encoder = PredictionEncoder(modelName: bundle.name)
         var eventBytes: [UInt8] = []  // this batch's events, back to back
         var eventStarts: [Int] = []
         var event: [UInt8] = []

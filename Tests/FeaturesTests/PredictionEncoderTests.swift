@@ -5,7 +5,7 @@ import Testing
 
 @Suite struct PredictionEncoderTests {
     @Test func writesTheContractFieldsInOrder() throws {
-        var encoder = PredictionEncoder(modelName: "install-v1")
+        let encoder = PredictionEncoder(modelName: "install-v1")
         let event = Array(#"{"id":"ab\"c","x":1}"#.utf8)
         let info = EventInfo(idStart: 7, idEnd: 12, idEscaped: true, timestampMillis: nil)
         let bytes = event.withUnsafeBytes {
@@ -18,14 +18,14 @@ import Testing
     }
 
     @Test func optionalFieldsAndNulls() {
-        var encoder = PredictionEncoder(modelName: "m\"1")
+        let encoder = PredictionEncoder(modelName: "m\"1")
         let bytes = encoder.encode(id: "a\nb", p: .nan, scoredAt: -5, eventTimestamp: nil, shadow: 1e-5, variant: "canary")
         #expect(String(decoding: bytes, as: UTF8.self)
             == #"{"id":"a\nb","p":null,"model":"m\"1","scored_at":-5,"event_ts":null,"p_shadow":1e-05,"variant":"canary"}"#)
     }
 
     @Test func probabilitiesRoundTripFloat32() throws {
-        var encoder = PredictionEncoder(modelName: "m")
+        let encoder = PredictionEncoder(modelName: "m")
         var rng = SplitMix64(seed: 3)
         for _ in 0..<20_000 {
             let p = Float(bitPattern: UInt32.random(in: 0...Float(1).bitPattern, using: &rng))
@@ -35,6 +35,42 @@ import Testing
             let lexeme = text.split(separator: ",")[1].dropFirst(4)
             #expect(Float(String(lexeme)) == p, "\(text)")
             #expect(object["p"] != nil)
+        }
+    }
+
+    /// The hot path (`write` into caller memory) spells exactly what `encode` returns, stays within
+    /// `maxCount`, and prints integers as `String` does at every digit-count boundary.
+    @Test func writingInPlaceMatchesEncodeAndStaysWithinTheBound() throws {
+        let encoder = PredictionEncoder(modelName: "install-v1")
+        var integers: [Int64] = [0, -1, .min, .max, .min + 1]
+        var power: Int64 = 1
+        for _ in 0..<18 {
+            power *= 10
+            integers += [power - 1, power, power + 1, -power, -(power - 1)]
+        }
+        let event = Array(#"{"x":1,"id":"e3f217b3\"d56d414f","ts":2}"#.utf8)
+        let info = EventInfo(idStart: 13, idEnd: 31, idEscaped: true, timestampMillis: nil)
+        var rng = SplitMix64(seed: 11)
+        for value in integers {
+            let p = Float(bitPattern: UInt32.random(in: 0...Float(1).bitPattern, using: &rng))
+            let timestamp: Int64? = value == 0 ? nil : value
+            let expected = event.withUnsafeBytes {
+                encoder.encode(event: $0, info: info, p: p, scoredAt: value, eventTimestamp: timestamp)
+            }
+            let bound = encoder.maxCount(idLength: info.idEnd - info.idStart)
+            var buffer = [UInt8](repeating: 0xEE, count: bound + 8)
+            let written = event.withUnsafeBytes { bytes in
+                buffer.withUnsafeMutableBufferPointer {
+                    encoder.write(event: bytes, info: info, p: p, scoredAt: value, eventTimestamp: timestamp, to: $0.baseAddress!)
+                }
+            }
+            #expect(written <= bound)
+            #expect(Array(buffer[0..<written]) == expected)
+            #expect(buffer[written...].allSatisfy { $0 == 0xEE }, "wrote past its count")
+            let text = String(decoding: expected, as: UTF8.self)
+            #expect(text.contains(#","scored_at":\#(value),"#), "\(text)")
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(expected)) as? [String: Any])
+            #expect(object["id"] as? String == #"e3f217b3"d56d414f"#)
         }
     }
 }

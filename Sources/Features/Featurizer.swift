@@ -198,8 +198,23 @@ public final class Featurizer {
         // Through buffer pointers: reading a vocabulary out of the array by value retained and
         // released its storage for every category feature of every event.
         plan.operations.withUnsafeBufferPointer { operations in
-        plan.stringVocabularies.withUnsafeBufferPointer { stringVocabularies in
-        plan.numberVocabularies.withUnsafeBufferPointer { numberVocabularies in
+            plan.stringVocabularies.withUnsafeBufferPointer { stringVocabularies in
+                plan.numberVocabularies.withUnsafeBufferPointer { numberVocabularies in
+                    computeColumns(base, into: row, operations, stringVocabularies, numberVocabularies)
+                }
+            }
+        }
+        let id = slots[plan.idSlot]
+        let t = timestamps[0]
+        return EventInfo(idStart: Int(id.start), idEnd: Int(id.end), idEscaped: id.escaped, timestampMillis: t == .min ? nil : t)
+    }
+
+    /// One value per column of the spec, from the parsed fields.
+    @inline(__always)
+    private func computeColumns(
+        _ base: UnsafePointer<UInt8>, into row: UnsafeMutablePointer<Float>, _ operations: UnsafeBufferPointer<FeaturePlan.Operation>,
+        _ stringVocabularies: UnsafeBufferPointer<ByteStringTable>, _ numberVocabularies: UnsafeBufferPointer<ByteStringTable>
+    ) {
         for k in operations.indices {
             var x = Double.nan
             switch operations[k] {
@@ -219,25 +234,21 @@ public final class Featurizer {
             case .versionMajor(let f):
                 x = withString(base, slots[f]) { versionMajor($0, $1) } ?? .nan
             case .stringCategory(let f, let table):
-                x = withString(base, slots[f]) {
-                    Double(stringVocabularies[table].lookup($0, $1) ?? stringVocabularies[table].count)
-                } ?? .nan
+                let vocabulary = stringVocabularies.baseAddress! + table
+                x = withString(base, slots[f]) { Double(vocabulary.pointee.lookup($0, $1) ?? vocabulary.pointee.count) } ?? .nan
             case .numberCategory(let f, let table):
                 let value = numbers[f]
                 if !value.isNaN {
                     var bits = (value == 0 ? 0.0 : value).bitPattern.littleEndian
+                    let vocabulary = numberVocabularies.baseAddress! + table
                     x = withUnsafeBytes(of: &bits) { key in
-                        Double(numberVocabularies[table].lookup(key.baseAddress!.assumingMemoryBound(to: UInt8.self), 8) ?? numberVocabularies[table].count)
+                        Double(vocabulary.pointee.lookup(key.baseAddress!.assumingMemoryBound(to: UInt8.self), 8) ?? vocabulary.pointee.count)
                     }
                 }
             }
             let value = Float(x)
             row[k] = value.isInfinite ? .nan : value
         }
-        }}}
-        let id = slots[plan.idSlot]
-        let t = timestamps[0]
-        return EventInfo(idStart: Int(id.start), idEnd: Int(id.end), idEscaped: id.escaped, timestampMillis: t == .min ? nil : t)
     }
 
     /// Calls `body` with the decoded bytes of a string slot (unescaped into scratch if needed), or

@@ -44,6 +44,7 @@ struct ScoringServiceTests {
         let offline = try OfflineScorer(bundlePath: Self.bundlePath)
         let byKey = Dictionary(uniqueKeysWithValues: events.map { ($0.key!, $0.value!) })
         var mismatches = 0
+        var misplaced = 0
         for output in outputs {
             let key = try #require(output.key)
             let event = try #require(byKey[key])
@@ -53,8 +54,11 @@ struct ScoringServiceTests {
             #expect(output.headers["source.topic"] == TestCluster.input)
             #expect((json["scored_at"] as? NSNumber) != nil && (json["event_ts"] as? NSNumber) != nil)
             if output.printedP != offline.printedP(event) { mismatches += 1 }
+            // Keyed like a Java producer would: consumers can co-partition with their own topics.
+            if output.partition != javaClientPartition(of: key, partitions: TestCluster.outputPartitions) { misplaced += 1 }
         }
         #expect(mismatches == 0, "p differs from offline scoring for \(mismatches) events")
+        #expect(misplaced == 0, "\(misplaced) predictions are not in the partition the Java client's partitioner picks for their key")
 
         // And the same as `scorer score --events` prints for those events.
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("score-\(UUID().uuidString)")

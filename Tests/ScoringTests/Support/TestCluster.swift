@@ -12,6 +12,7 @@ final class TestCluster: Sendable {
     let inputPartitions: Int
     static let input = "impressions"
     static let output = "predictions"
+    static let outputPartitions = 2
     static let deadLetters = "impressions.dlq"
 
     /// - Parameter outputBroker: with 2 brokers, the output topics' leader (the input's is broker 1).
@@ -19,11 +20,11 @@ final class TestCluster: Sendable {
         cluster = try DevelopmentCluster(brokers: brokers)
         self.inputPartitions = inputPartitions
         try cluster.createTopic(Self.input, partitions: inputPartitions)
-        try cluster.createTopic(Self.output, partitions: 2)
+        try cluster.createTopic(Self.output, partitions: Self.outputPartitions)
         try cluster.createTopic(Self.deadLetters, partitions: 1)
         if brokers > 1 {
             for partition in 0..<inputPartitions { try cluster.setLeader(topic: Self.input, partition: partition, broker: 1) }
-            for partition in 0..<2 { try cluster.setLeader(topic: Self.output, partition: partition, broker: 2) }
+            for partition in 0..<Self.outputPartitions { try cluster.setLeader(topic: Self.output, partition: partition, broker: 2) }
             try cluster.setLeader(topic: Self.deadLetters, partition: 0, broker: 2)
         }
     }
@@ -117,6 +118,7 @@ struct Output: Sendable {
     let key: String?
     let value: [UInt8]
     let headers: [String: String]
+    var partition = -1
 
     init(topic: String, key: String?, value: [UInt8], headers: [String: String]) {
         self.topic = topic
@@ -127,6 +129,7 @@ struct Output: Sendable {
 
     init(_ message: KafkaMessage) {
         topic = message.topic
+        partition = message.partition
         key = message.key.map { String(decoding: $0, as: UTF8.self) }
         value = Array(message.value ?? [])
         var headers: [String: String] = [:]
@@ -150,4 +153,42 @@ struct Output: Sendable {
         guard let range = text.range(of: "\"p\":") else { return nil }
         return String(text[range.upperBound...].prefix { $0 != "," && $0 != "}" })
     }
+}
+
+/// The partition the Java client's default partitioner (and Kafka Streams) picks for `key`:
+/// murmur2 of the key bytes (seed 0x9747b28c), sign bit cleared, modulo the partition count.
+func javaClientPartition(of key: String, partitions: Int) -> Int {
+    let data = Array(key.utf8)
+    let m: UInt32 = 0x5bd1_e995
+    var h: UInt32 = 0x9747_b28c ^ UInt32(data.count)
+    let whole = data.count / 4
+    for i in 0..<whole {
+        var k = UInt32(data[4 * i]) | UInt32(data[4 * i + 1]) << 8 | UInt32(data[4 * i + 2]) << 16 | UInt32(data[4 * i + 3]) << 24
+        k = k &* m
+        k ^= k >> 24
+        k = k &* m
+        h = h &* m
+        h ^= k
+    }
+    let tail = data.count & ~3
+    switch data.count % 4 {
+    case 3:
+        h ^= UInt32(data[tail + 2]) << 16
+        h ^= UInt32(data[tail + 1]) << 8
+        h ^= UInt32(data[tail])
+        h = h &* m
+    case 2:
+        h ^= UInt32(data[tail + 1]) << 8
+        h ^= UInt32(data[tail])
+        h = h &* m
+    case 1:
+        h ^= UInt32(data[tail])
+        h = h &* m
+    default:
+        break
+    }
+    h ^= h >> 13
+    h = h &* m
+    h ^= h >> 15
+    return Int(h & 0x7fff_ffff) % partitions
 }

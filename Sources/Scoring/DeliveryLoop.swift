@@ -19,35 +19,40 @@ struct DeliveryLoop {
     func run() {
         var latencies: [UInt64] = []
         latencies.reserveCapacity(10_000)
+        var delivered: [UInt64] = []
+        delivered.reserveCapacity(10_000)
         while true {
             var nowMs: Int64 = 0  // when the first report of this poll arrived
             var predictions = 0
             var deadLetterCount = 0
             latencies.removeAll(keepingCapacity: true)
+            delivered.removeAll(keepingCapacity: true)
             let served = producer.pollDeliveries(max: 10_000, timeoutMs: 20) { report in
                 if nowMs == 0 { nowMs = Int64(Date().timeIntervalSince1970 * 1000) }
-                if let error = report.error {
-                    if tracker.acknowledge(report.opaque, failure: error.description) == nil,
-                       !control.deliveryFailed.load(ordering: .relaxed) {
-                        logger.error("output delivery failed; stopping without committing past it: \(error)")
-                    }
-                    control.deliveryFailed.store(true, ordering: .relaxed)
+                guard let error = report.error else {
+                    delivered.append(report.opaque)
                     return
                 }
-                guard let acknowledged = tracker.acknowledge(report.opaque) else { return }
-                switch acknowledged.kind {
-                case .prediction:
-                    predictions += 1
-                    latencies.append(UInt64(max(0, nowMs - acknowledged.eventTimestampMs)) * 1_000)
-                case .deadLetter:
-                    deadLetterCount += 1
+                if tracker.acknowledge(report.opaque, failure: error.description) == nil,
+                   !control.deliveryFailed.load(ordering: .relaxed) {
+                    logger.error("output delivery failed; stopping without committing past it: \(error)")
                 }
+                control.deliveryFailed.store(true, ordering: .relaxed)
             }
             if served == 0 {
                 if control.consumingFinished.load(ordering: .acquiring) {
                     if producer.outstandingCount == 0 || control.drainTimeRemaining <= 0 { return }
                 }
                 continue
+            }
+            tracker.acknowledgeDelivered(delivered) { kind, eventTimestampMs in
+                switch kind {
+                case .prediction:
+                    predictions += 1
+                    latencies.append(UInt64(max(0, nowMs - eventTimestampMs)) * 1_000)
+                case .deadLetter:
+                    deadLetterCount += 1
+                }
             }
             metrics.recordAcknowledged(predictions: predictions, deadLetters: deadLetterCount, latenciesMicros: latencies)
         }

@@ -245,6 +245,26 @@ final class OffsetTracker: Sendable {
         }
     }
 
+    /// Marks the outputs behind `tokens` as acknowledged by the broker, under one lock (the
+    /// delivery thread takes thousands of reports per poll; a lock round trip per report contended
+    /// with the producing thread's `track`). Calls `body` with the kind and input timestamp of
+    /// each output acknowledged now, while holding the tracker's lock: keep it short and never
+    /// call the tracker from it. Tokens of removed ledgers or already acknowledged are skipped.
+    func acknowledgeDelivered(_ tokens: [UInt64], _ body: (_ kind: OutputKind, _ eventTimestampMs: Int64) -> Void) {
+        guard !tokens.isEmpty else { return }
+        state.withLock { state in
+            var acknowledged = 0
+            for token in tokens {
+                let id = UInt32(truncatingIfNeeded: token >> Self.sequenceBits)
+                guard case .acknowledged(_, let entry)? = state.ledgers[id]?.acknowledge(sequence: token & Self.sequenceMask, failed: false)
+                else { continue }
+                acknowledged += 1
+                body(entry.kind, entry.timestampMs)
+            }
+            state.inFlight -= acknowledged
+        }
+    }
+
     // MARK: - Committing
 
     /// Commit positions that moved since the last call, and marks them as handed out.

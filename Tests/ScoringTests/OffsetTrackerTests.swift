@@ -34,6 +34,28 @@ import Testing
         #expect(tracker.inFlight == 0)
     }
 
+    /// The delivery thread's form: many tokens under one lock, out of order and across
+    /// partitions; revoked ledgers and repeated tokens are skipped, not counted twice.
+    @Test func acknowledgingManyAtOnceMovesEachPartitionAndSkipsStaleTokens() {
+        let tracker = OffsetTracker()
+        tracker.assign([p0, p1])
+        let first = (0..<4).map { tracker.track(p0, offset: Int64($0), timestampMs: 100 + Int64($0), kind: .prediction) }
+        let second = (50..<52).map { tracker.track(p1, offset: Int64($0), timestampMs: 7, kind: .deadLetter) }
+        var seen: [(OutputKind, Int64)] = []
+        tracker.acknowledgeDelivered([first[2], second[0], first[0], first[1], first[0]]) { seen.append(($0, $1)) }
+        #expect(seen.map(\.1) == [102, 7, 100, 101])
+        #expect(seen.map(\.0) == [.prediction, .deadLetter, .prediction, .prediction])
+        #expect(tracker.inFlight == 2)
+        #expect(Set(tracker.takeCommitPositions().map { "\($0.0)=\($0.1)" }) == ["impressions[0]=3", "impressions[1]=51"])
+
+        tracker.remove([p1])
+        seen.removeAll()
+        tracker.acknowledgeDelivered([second[1], first[3]]) { seen.append(($0, $1)) }
+        #expect(seen.map(\.1) == [103])  // p1's ledger is gone: its late acknowledgement is ignored
+        #expect(tracker.inFlight == 0)
+        #expect(tracker.takeCommitPositions().map { "\($0.0)=\($0.1)" } == ["impressions[0]=4"])
+    }
+
     @Test func partitionsAreIndependent() {
         let tracker = OffsetTracker()
         tracker.assign([p0, p1])

@@ -63,6 +63,9 @@ public struct DeliveryReport: Sendable, Hashable {
         set { failure = newValue.map(Failure.init) }
     }
 
+    /// Whether the broker acknowledged the message (`error` is nil), without materialising the error.
+    public var isDelivered: Bool { failure == nil }
+
     /// The error, out of line: failures are rare and `KafkaError` is large. Stored inline, making
     /// and copying every report went through `KafkaError`'s value witnesses, about a tenth of the
     /// producing thread in `benchmarks/kafka_throughput.sh` produce.

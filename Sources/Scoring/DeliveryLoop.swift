@@ -29,7 +29,7 @@ struct DeliveryLoop {
             delivered.removeAll(keepingCapacity: true)
             let served = producer.pollDeliveries(max: 10_000, timeoutMs: 20) { report in
                 if nowMs == 0 { nowMs = Int64(Date().timeIntervalSince1970 * 1000) }
-                guard let error = report.error else {
+                guard !report.isDelivered, let error = report.error else {
                     delivered.append(report.opaque)
                     return
                 }

@@ -267,7 +267,7 @@ struct BrokerBenchCommand: AsyncParsableCommand {
     private static func pollChecked(_ producer: KafkaProducer, timeoutMs: Int = 0) throws -> Int {
         var failure: KafkaError? = nil
         let count = producer.pollDeliveries(max: 100_000, timeoutMs: timeoutMs) { report in
-            if failure == nil { failure = report.error }
+            if !report.isDelivered, failure == nil { failure = report.error }
         }
         if let failure { throw failure }
         return count

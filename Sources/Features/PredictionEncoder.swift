@@ -1,4 +1,4 @@
-/// Writes prediction messages in the DESIGN.md contract, into one reusable byte buffer:
+/// Writes prediction messages in the DESIGN.md contract:
 ///
 /// `{"id":"…","p":0.0123,"model":"install-v1","scored_at":1700000000000,"event_ts":1700000000000}`
 /// plus `"p_shadow"` when a shadow model scored the event and `"variant"` for a canary split.
@@ -6,9 +6,10 @@
 /// `p` is printed as the shortest decimal that reads back as the same Float32 (Swift's
 /// `Float.description`, which fits in a small inline string: no heap allocation); a non-finite
 /// probability, which a valid model cannot produce, is written as `null`. The id is copied from the
-/// event's own JSON string (already valid, escapes kept), so encoding allocates nothing once the
-/// buffer has grown. The service and `scorer score --events` both use this encoder, so offline
-/// scoring prints exactly what the service publishes (up to `scored_at`).
+/// event's own JSON string (already valid, escapes kept), so ``write(event:info:p:scoredAt:eventTimestamp:to:)``
+/// allocates nothing: the service writes a whole batch's predictions into one buffer. The service
+/// and `scorer score --events` both use this encoder, so offline scoring prints exactly what the
+/// service publishes (up to `scored_at`).
 public struct PredictionEncoder: Sendable {
     /// The model name written in every prediction (e.g. "install-v1").
     public let modelName: String

@@ -85,7 +85,8 @@ public struct KafkaConfig: Sendable, Hashable {
     ///
     /// The mock cluster holds an empty Fetch for the whole `fetch.wait.max.ms` without waking when
     /// data arrives, so every consumer hop would add up to 500 ms with the default; and librdkafka
-    /// 2.0.2 stalls for about a second each time its local fetch queue fills under the default limits.
+    /// 2.0.2 stops fetching each time its local fetch queue fills (`KafkaConsumer` wakes it again
+    /// once the queue has drained, see `FetchRestarter`), which larger limits make rarer.
     /// This preset sets `fetch.wait.max.ms=1` (the smallest hold: up to 1 ms per consumer hop, at
     /// the cost of up to 1,000 empty fetches a second per idle consumer), `queued.min.messages=200000`,
     /// `queued.max.messages.kbytes=262144` (consumer-only settings: they go to

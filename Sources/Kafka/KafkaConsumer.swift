@@ -35,6 +35,9 @@ public final class KafkaConsumer: @unchecked Sendable {
     private var messagePointers: [UnsafeMutablePointer<rd_kafka_message_t>?] = []
     private var topicCache: [(OpaquePointer, Int32)] = []
     private var closed = false
+    /// Wakes fetchers stopped by the local queue limits (librdkafka before 2.2; see `FetchRestarter`).
+    private var fetchRestarter: FetchRestarter?
+    private let fetchWakeInFlight = LockedValue(false)
     /// The bootstrap servers this consumer was created with (for error messages).
     public let bootstrapServers: String
 
@@ -72,7 +75,20 @@ public final class KafkaConsumer: @unchecked Sendable {
         var config = config
         let hasGroup = config.groupID != nil
         if !hasGroup { config.groupID = "assign-only-\(UUID().uuidString)" }
-        let conf = try config.makeConf(forConsumer: true)
+        // librdkafka 2.2+ re-checks its local queue limits every fetch.queue.backoff.ms (default
+        // 1 s, which starves a consumer that empties the queue faster); earlier versions get
+        // woken by `FetchRestarter` instead. (Debian 12 ships 2.0.2, so only that path runs here.)
+        var extra: [(String, String)] = []
+        let backoff = "fetch.queue.backoff.ms"
+        if KafkaConfig.propertyScopes[backoff] != nil, config.properties[backoff] == nil, config.consumerProperties[backoff] == nil {
+            extra.append((backoff, "10"))
+        }
+        let conf = try config.makeConf(forConsumer: true, extra: extra)
+        if FetchRestarter.isNeeded {
+            fetchRestarter = FetchRestarter(
+                messageLimit: Int(confValue(conf, "queued.min.messages") ?? "") ?? 100_000,
+                byteLimit: (Int(confValue(conf, "queued.max.messages.kbytes") ?? "") ?? 65_536) * 1024)
+        }
         let context = ConsumerContext(
             rebalanceHandler: rebalanceHandler, errorHandler: errorHandler, statisticsHandler: statisticsHandler)
         // The context must outlive the handle: it is released in deinit after rd_kafka_destroy.
@@ -303,8 +319,34 @@ public final class KafkaConsumer: @unchecked Sendable {
                 if message.pointee.err != RD_KAFKA_RESP_ERR__PARTITION_EOF { context.report(messageError(message)) }
                 rd_kafka_message_destroy(message)
             }
+            if count > 0, fetchRestarter != nil,
+               fetchRestarter!.shouldWake(afterTaking: count, bytes: batch.arena.count, stillQueued: Int(rd_kafka_queue_length(queue))) {
+                wakeFetchers()
+            }
         }
         if batch.isEmpty, let fatal = fatalError() { throw fatal }
+    }
+
+    /// Wakes the broker threads that fetch this consumer's partitions, so that fetchers stopped by
+    /// the local queue limits look again now instead of up to a second later (`FetchRestarter`).
+    ///
+    /// Any request queued for a broker wakes its thread; this one asks each leader for the latest
+    /// offsets of the assigned partitions (read-only, one ListOffsets per broker), on a thread of
+    /// its own so the polling thread never waits for the answer. At most one is in flight.
+    private func wakeFetchers() {
+        guard fetchWakeInFlight.withLock({ inFlight in
+            defer { inFlight = true }
+            return !inFlight
+        }) else { return }
+        DispatchQueue.global(qos: .userInitiated).async { [self] in
+            defer { fetchWakeInFlight.withLock { $0 = false } }
+            var list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>? = nil
+            guard rd_kafka_assignment(handle, &list) == RD_KAFKA_RESP_ERR_NO_ERROR, let list else { return }
+            defer { rd_kafka_topic_partition_list_destroy(list) }
+            guard list.pointee.cnt > 0 else { return }
+            for index in 0..<Int(list.pointee.cnt) { list.pointee.elems[index].offset = -1 }  // -1: latest
+            _ = rd_kafka_offsets_for_times(handle, list, 1_000)
+        }
     }
 
     // MARK: - Offsets

@@ -161,6 +161,15 @@ func makeHandle(_ type: rd_kafka_type_t, conf: OpaquePointer) throws(KafkaError)
     return handle
 }
 
+/// The value a configuration holds for `name` (set, or librdkafka's default); nil for an unknown name.
+func confValue(_ conf: OpaquePointer, _ name: String) -> String? {
+    var size = 0
+    guard rd_kafka_conf_get(conf, name, nil, &size) == RD_KAFKA_CONF_OK, size > 0 else { return nil }
+    var buffer = [CChar](repeating: 0, count: size)
+    guard rd_kafka_conf_get(conf, name, &buffer, &size) == RD_KAFKA_CONF_OK else { return nil }
+    return decodeCString(buffer)
+}
+
 /// Milliseconds since 1970, the unit of Kafka timestamps.
 func nowMs() -> Int64 {
     Int64((Date().timeIntervalSince1970 * 1000).rounded())

@@ -129,6 +129,33 @@ struct ProducerConsumerTests {
         }
     }
 
+    @Test("A consumer that empties its local queue at once is not left waiting for librdkafka to fetch again")
+    func queueLimitDoesNotStallFetching() async throws {
+        try await KafkaThread.run {
+            // Every fetch brings more than queued.min.messages, so librdkafka stops fetching after
+            // each one; before 2.2 it would look again only when its broker thread next woke (up to
+            // a second later), 40 times over. The consumer wakes it as soon as the queue has drained.
+            let cluster = try DevelopmentCluster(brokers: 1)
+            let topic = uniqueName("refetch")
+            try cluster.createTopic(topic, partitions: 4)
+            var producerConfig = testProducerConfig(cluster)
+            producerConfig.properties["batch.num.messages"] = "100"  // many small message sets
+            let producer = try KafkaProducer(config: producerConfig)
+            let count = 16_000
+            _ = try produceNumbered(producer, topic: topic, range: 0..<count)
+
+            var config = KafkaConfig.developmentCluster(bootstrapServers: cluster.bootstrapServers)
+            config.consumerProperties["queued.min.messages"] = "100"
+            let consumer = try KafkaConsumer(config: config)
+            try consumer.assignAll(topics: [topic], offset: TopicPartitionOffset.beginning)
+            let started = Date()
+            let received = try consume(consumer, count: count, timeoutMs: 15_000)
+            let seconds = Date().timeIntervalSince(started)
+            #expect(received.count == count, "\(received.count) of \(count) messages in \(seconds) s")
+            #expect(Set(received.map(\.value)).count == count)
+        }
+    }
+
     @Test("Messages kept from a batch stay intact when the batch is refilled by the next poll")
     func batchReuseKeepsEarlierMessages() async throws {
         try await KafkaThread.run {

@@ -108,6 +108,33 @@ import Testing
         #expect(tracker.commitPositions(of: [p0]).map(\.1) == [6])
     }
 
+    /// Hundreds of partitions and many rebalances: every open ledger keeps its own entries, and a
+    /// token of any earlier assignment never touches a current one.
+    @Test func manyPartitionsAndReassignmentsKeepLedgersApart() {
+        let tracker = OffsetTracker()
+        let partitions = (0..<300).map { SourcePartition(topic: "t", partition: $0) }
+        var stale: [UInt64] = []
+        for round in 0..<5 {
+            tracker.assign(partitions)
+            let tokens = partitions.map { tracker.track($0, offset: Int64(round * 10 + $0.partition % 7), timestampMs: 0, kind: .prediction) }
+            #expect(tracker.inFlight == partitions.count)
+            for token in stale { #expect(tracker.acknowledge(token) == nil) }
+            // Every other partition acknowledged; the rest revoked with their entries in flight.
+            for (index, token) in tokens.enumerated() where index % 2 == 0 {
+                #expect(tracker.acknowledge(token)?.partition == partitions[index])
+            }
+            let committed = Dictionary(uniqueKeysWithValues: tracker.commitPositions(of: partitions).map { ($0.0, $0.1) })
+            #expect(committed.count == partitions.count / 2)
+            #expect(partitions.enumerated().allSatisfy { index, partition in
+                committed[partition] == (index % 2 == 0 ? Int64(round * 10 + partition.partition % 7 + 1) : nil)
+            })
+            tracker.remove(partitions)
+            #expect(tracker.inFlight == 0)
+            stale += tokens.enumerated().filter { $0.offset % 2 == 1 }.map(\.element)
+        }
+        #expect(tracker.trackedPartitions.isEmpty)
+    }
+
     @Test func duplicateAcknowledgementsCountOnce() {
         let tracker = OffsetTracker()
         let token = tracker.track(p0, offset: 0, timestampMs: 42, kind: .prediction)

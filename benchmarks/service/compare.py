@@ -7,10 +7,11 @@ Three measurements, same broker, same model bundle, same events, for both servic
 1. Throughput: a backlog of --backlog events (default 500,000) is produced once to a topic of
    --partitions partitions (the mock broker keeps ~5 MB per partition, so the backlog is spread thin
    enough that nothing is dropped; the low watermarks are checked). Each round starts each service in
-   a fresh consumer group and samples the group's committed offsets and the process's CPU time every
-   100 ms until everything is committed. Sustained rate = events committed between 10% and 90% of the
-   backlog / time between those two moments (start-up and the last commit excluded); CPU-seconds per
-   million events over the same window. Rounds alternate which service goes first; medians reported.
+   a fresh consumer group and samples the outputs the broker has acknowledged (the output topics'
+   high watermarks) and the process's CPU time every 25 ms, until the group has committed everything.
+   Sustained rate = 80% of the backlog / time from 10% to 90% of the outputs acknowledged (start-up
+   and the tail excluded; crossings interpolated between samples); CPU-seconds per million events
+   over the same window. Rounds alternate which service goes first; medians reported.
 2. Latency: the simulator (`simulator --measure`) sends at --rate events/s for --latency-seconds to a
    fresh topic set per round while the service under test scores them; end-to-end latency is send to
    prediction read back (p50/p99/max) and missing counts ids without any answer. Each service is
@@ -23,6 +24,8 @@ Prints a table with the ratios and, with --json FILE, writes every figure.
 from __future__ import annotations
 
 import argparse
+import ctypes
+import ctypes.util
 import json
 import os
 import signal
@@ -75,6 +78,80 @@ class GroupProgress:
 
     def close(self):
         self.consumer.close()
+
+
+class OutputProgress:
+    """Outputs (predictions and dead letters) the broker has acknowledged: the sum of the output
+    topics' high watermarks, read with one ListOffsets request.
+
+    Unlike committed offsets, which `scorer run` moves every 100 ms (its commit interval), this
+    grows with every acknowledged produce request, so a drain of about a second is timed to a few
+    milliseconds instead of to +-100 ms.
+
+    It calls the system librdkafka (the version `scorer broker`'s mock cluster is built from)
+    through ctypes: the newer librdkafka inside the confluent-kafka wheel gets "Unknown broker
+    error" from that mock for the ListOffsets request `offsets_for_times` sends.
+    """
+
+    class _Partition(ctypes.Structure):  # rd_kafka_topic_partition_t
+        _fields_ = [("topic", ctypes.c_char_p), ("partition", ctypes.c_int32), ("offset", ctypes.c_int64),
+                    ("metadata", ctypes.c_void_p), ("metadata_size", ctypes.c_size_t), ("opaque", ctypes.c_void_p),
+                    ("err", ctypes.c_int), ("private", ctypes.c_void_p)]
+
+    class _List(ctypes.Structure):  # rd_kafka_topic_partition_list_t
+        _fields_ = [("cnt", ctypes.c_int), ("size", ctypes.c_int), ("elems", ctypes.c_void_p)]
+
+    def __init__(self, brokers: str, topics: tuple[str, ...], partitions: int):
+        lib = self.lib = ctypes.CDLL(ctypes.util.find_library("rdkafka") or "librdkafka.so.1")
+        for name, restype in (("rd_kafka_conf_new", ctypes.c_void_p), ("rd_kafka_new", ctypes.c_void_p),
+                              ("rd_kafka_topic_partition_list_new", ctypes.POINTER(self._List)),
+                              ("rd_kafka_topic_partition_list_add", ctypes.c_void_p)):
+            getattr(lib, name).restype = restype
+        lib.rd_kafka_conf_set.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_size_t]
+        lib.rd_kafka_new.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t]
+        lib.rd_kafka_topic_partition_list_add.argtypes = [ctypes.POINTER(self._List), ctypes.c_char_p, ctypes.c_int32]
+        lib.rd_kafka_offsets_for_times.argtypes = [ctypes.c_void_p, ctypes.POINTER(self._List), ctypes.c_int]
+        lib.rd_kafka_destroy.argtypes = [ctypes.c_void_p]
+        lib.rd_kafka_topic_partition_list_destroy.argtypes = [ctypes.POINTER(self._List)]
+        error = ctypes.create_string_buffer(512)
+        conf = lib.rd_kafka_conf_new()
+        for key, value in (("bootstrap.servers", brokers), ("group.id", "bench-output-progress"), ("log_level", "3")):
+            if lib.rd_kafka_conf_set(conf, key.encode(), value.encode(), error, 512) != 0:
+                raise SystemExit(f"error: librdkafka {key}: {error.value.decode()}")
+        self.handle = lib.rd_kafka_new(1, conf, error, 512)  # RD_KAFKA_CONSUMER
+        if not self.handle:
+            raise SystemExit(f"error: librdkafka consumer: {error.value.decode()}")
+        self.list = lib.rd_kafka_topic_partition_list_new(len(topics) * partitions)
+        for topic in topics:
+            for partition in range(partitions):
+                lib.rd_kafka_topic_partition_list_add(self.list, topic.encode(), partition)
+        self.elems = ctypes.cast(self.list.contents.elems, ctypes.POINTER(self._Partition))
+
+    def acknowledged(self) -> int:
+        count = self.list.contents.cnt
+        for i in range(count):
+            self.elems[i].offset = -1  # ListOffsets takes a timestamp; -1 asks for the high watermark
+        err = self.lib.rd_kafka_offsets_for_times(self.handle, self.list, 10_000)
+        if err != 0:
+            raise SystemExit(f"error: ListOffsets of the output topics failed (librdkafka error {err})")
+        return sum(max(self.elems[i].offset, 0) for i in range(count))
+
+    def close(self):
+        self.lib.rd_kafka_topic_partition_list_destroy(self.list)
+        self.lib.rd_kafka_destroy(self.handle)
+
+
+def crossing_time(samples: list[tuple[float, int]], level: float) -> float:
+    """When a sampled, non-decreasing count first reached `level`, interpolated linearly between
+    the two samples around it."""
+    previous = samples[0]
+    for sample in samples:
+        if sample[1] >= level:
+            if sample[1] == previous[1]:
+                return sample[0]
+            return previous[0] + (sample[0] - previous[0]) * (level - previous[1]) / (sample[1] - previous[1])
+        previous = sample
+    raise ValueError("level never reached")
 
 
 def watermarks(brokers: str, topic: str, partitions: int) -> tuple[int, int]:
@@ -145,37 +222,46 @@ def service_argv(side: str, args, brokers_file: str, group: str, topics: tuple[s
 
 def throughput_round(side, args, brokers, brokers_file, round_no, logdir):
     group = f"bench-{side}-{round_no}"
-    svc = Service(side, service_argv(side, args, brokers_file, group, ("backlog", "backlog.out", "backlog.dlq")),
-                  os.path.join(logdir, f"{side}.log"))
+    topics = ("backlog", "backlog.out", "backlog.dlq")
+    svc = Service(side, service_argv(side, args, brokers_file, group, topics), os.path.join(logdir, f"{side}.log"))
     progress = GroupProgress(brokers, group, "backlog", args.partitions)
+    outputs = OutputProgress(brokers, topics[1:], args.partitions)
     total = args.backlog
+    base = outputs.acknowledged()  # earlier rounds' outputs
     svc.start()
     started = time.monotonic()
-    samples = []  # (monotonic, committed, cpu)
+    samples = []  # (monotonic, outputs acknowledged this round, cpu)
     try:
+        done, polls = 0, 0
         while True:
             svc.check_alive()
-            done = progress.committed()
-            samples.append((time.monotonic(), done, cpu_seconds(svc.pid)))
+            samples.append((time.monotonic(), outputs.acknowledged() - base, cpu_seconds(svc.pid)))
+            if polls % 4 == 0:
+                done = progress.committed()
+            polls += 1
             if done >= total:
                 break
             if time.monotonic() - started > args.round_timeout:
                 raise SystemExit(f"error: {side} did not drain the backlog in {args.round_timeout} s "
                                  f"({done} of {total} committed); see {svc.log_path}")
-            time.sleep(0.1)
+            time.sleep(0.025)
     finally:
         svc.stop()
         progress.close()
+        outputs.close()
 
-    def first_at(fraction):
-        return next(s for s in samples if s[1] >= fraction * total)
-
-    a, b = first_at(0.1), first_at(0.9)
-    events = b[1] - a[1]
-    seconds = b[0] - a[0]
+    # Sustained rate: outputs acknowledged between 10% and 90% of the backlog (start-up, group
+    # join and the tail excluded), the crossing moments interpolated between 25 ms samples.
+    counts = [(t, n) for t, n, _ in samples]
+    t10, t90 = crossing_time(counts, 0.1 * total), crossing_time(counts, 0.9 * total)
+    events = 0.8 * total
+    seconds = t90 - t10
+    # CPU: /proc counts 10 ms ticks; taken between the samples just outside the window.
+    a = max((s for s in samples if s[0] <= t10), key=lambda s: s[0])
+    b = min((s for s in samples if s[0] >= t90), key=lambda s: s[0])
     cpu = b[2] - a[2]
     result = {"rate": events / seconds if seconds > 0 else float("inf"),
-              "cpu_s_per_million": cpu / events * 1e6,
+              "cpu_s_per_million": cpu / (b[1] - a[1]) * 1e6 if b[1] > a[1] else float("nan"),
               "wall_s": samples[-1][0] - started, "window_events": events, "window_s": seconds}
     log(f"throughput {side} round {round_no}: {result['rate']:,.0f} events/s, "
         f"{result['cpu_s_per_million']:.1f} CPU-s per million, {result['wall_s']:.1f} s from start to fully committed")

@@ -99,6 +99,15 @@ public struct ScoringConfiguration: Sendable {
             || config.consumerProperties[prefetch] == KafkaConfig.developmentClusterProperties[prefetch] {
             config.consumerProperties[prefetch] = "50000"
         }
+        // Fetch responses of at most 4 MiB instead of librdkafka's 50 MB: a catching-up consumer
+        // gets the full size, and a buffer that large is fresh memory every time (jemalloc hands
+        // out and purges allocations of 8 MiB and more on their own), so every fetch faulted in
+        // and zeroed its pages. Draining a 500k backlog (5 interleaved rounds): page faults 57-60k
+        // -> 27-34k per drain, 2.44 -> 2.30 CPU-seconds, 356k -> 377k events/s (8 MiB: no gain).
+        let responseLimit = "fetch.max.bytes"
+        if config.properties[responseLimit] == nil, config.consumerProperties[responseLimit] == nil {
+            config.consumerProperties[responseLimit] = "4194304"
+        }
         return config
     }
 

@@ -3,7 +3,7 @@ import Testing
 
 @testable import Scoring
 
-/// The scorer's consumer settings: a small prefetch by default, a `-X` setting wins.
+/// The scorer's consumer settings: a small prefetch and fetch responses by default; a `-X` setting wins.
 @Suite struct ScoringConsumerSettingsTests {
     @Test func prefetchIsSmallUnlessSetExplicitly() {
         func prefetch(_ config: KafkaConfig) -> String? {
@@ -18,5 +18,19 @@ import Testing
         var library = KafkaConfig(bootstrapServers: "localhost:9092")
         library.consumerProperties["queued.min.messages"] = "9000"
         #expect(prefetch(library) == "9000")
+    }
+
+    @Test func fetchResponsesStaySmallUnlessSetExplicitly() {
+        func responseLimit(_ config: KafkaConfig) -> String? {
+            ScoringConfiguration(kafka: config).consumerConfig.librdkafkaProperties(forConsumer: true)
+                .first { $0.name == "fetch.max.bytes" }?.value
+        }
+        #expect(responseLimit(KafkaConfig.developmentCluster(bootstrapServers: "localhost:9092")) == "4194304")
+        var explicit = KafkaConfig(bootstrapServers: "localhost:9092")
+        explicit.properties["fetch.max.bytes"] = "52428800"
+        #expect(responseLimit(explicit) == "52428800")
+        // Only the consumer gets it.
+        #expect(!ScoringConfiguration(kafka: explicit).producerConfig.librdkafkaProperties(forConsumer: false)
+            .contains { $0.name == "fetch.max.bytes" })
     }
 }

@@ -26,7 +26,8 @@ import Foundation
 public final class KafkaConsumer: @unchecked Sendable {
     // Sendable: `handle`, `queue`, `context` and `bootstrapServers` are immutable after init;
     // librdkafka's rd_kafka_t is thread-safe for every call made here; `pollLock` serialises the
-    // only stateful part (the message pointer buffer and the consumer queue serving).
+    // only stateful part (the message pointer buffer, the consumer queue serving and
+    // `fetchRestarter`); `fetchWakeInFlight` is a lock-guarded value of its own.
     private let handle: OpaquePointer
     private let queue: OpaquePointer
     private let context: ConsumerContext
@@ -319,8 +320,8 @@ public final class KafkaConsumer: @unchecked Sendable {
                 if message.pointee.err != RD_KAFKA_RESP_ERR__PARTITION_EOF { context.report(messageError(message)) }
                 rd_kafka_message_destroy(message)
             }
-            if count > 0, fetchRestarter != nil,
-               fetchRestarter!.shouldWake(afterTaking: count, bytes: batch.arena.count, stillQueued: Int(rd_kafka_queue_length(queue))) {
+            if count > 0,
+               fetchRestarter?.shouldWake(afterTaking: count, bytes: batch.arena.count, stillQueued: Int(rd_kafka_queue_length(queue))) == true {
                 wakeFetchers()
             }
         }

@@ -104,9 +104,12 @@ public struct ScoringConfiguration: Sendable {
         // out and purges allocations of 8 MiB and more on their own), so every fetch faulted in
         // and zeroed its pages. Draining a 500k backlog (5 interleaved rounds): page faults 57-60k
         // -> 27-34k per drain, 2.44 -> 2.30 CPU-seconds, 356k -> 377k events/s (8 MiB: no gain).
+        // (librdkafka refuses a fetch.max.bytes below message.max.bytes, so a larger
+        // message.max.bytes given with -X raises it to match.)
         let responseLimit = "fetch.max.bytes"
         if config.properties[responseLimit] == nil, config.consumerProperties[responseLimit] == nil {
-            config.consumerProperties[responseLimit] = "4194304"
+            let largestMessage = (config.properties["message.max.bytes"] ?? config.consumerProperties["message.max.bytes"]).flatMap { Int($0) }
+            config.consumerProperties[responseLimit] = String(max(4 << 20, largestMessage ?? 0))
         }
         return config
     }

@@ -29,6 +29,12 @@ import Testing
         var explicit = KafkaConfig(bootstrapServers: "localhost:9092")
         explicit.properties["fetch.max.bytes"] = "52428800"
         #expect(responseLimit(explicit) == "52428800")
+        // Never below message.max.bytes (librdkafka would refuse the consumer).
+        var largeMessages = KafkaConfig(bootstrapServers: "localhost:9092")
+        largeMessages.properties["message.max.bytes"] = "10000000"
+        #expect(responseLimit(largeMessages) == "10000000")
+        // librdkafka checks the pair when the client is created (no broker needed for that).
+        #expect(throws: Never.self) { _ = try KafkaConsumer(config: ScoringConfiguration(kafka: largeMessages).consumerConfig) }
         // Only the consumer gets it.
         #expect(!ScoringConfiguration(kafka: explicit).producerConfig.librdkafkaProperties(forConsumer: false)
             .contains { $0.name == "fetch.max.bytes" })

@@ -1,5 +1,3 @@
-import CRdKafka
-
 /// Decides when a consumer must wake librdkafka's fetchers after its local queue filled up.
 ///
 /// librdkafka stops fetching while the consumer's local queue holds `queued.min.messages`
@@ -30,10 +28,13 @@ struct FetchRestarter: Sendable {
         self.byteLimit = max(1, byteLimit)
     }
 
-    /// Whether the linked librdkafka needs the wake-ups: before 2.2 nothing else restarts a
-    /// fetcher stopped by the queue limits for up to a second. (2.2 and later re-check every
-    /// `fetch.queue.backoff.ms`, which `KafkaConsumer` sets low instead.)
-    static var isNeeded: Bool { rd_kafka_version() < 0x0202_0000 }
+    /// Whether the linked librdkafka needs the wake-ups: one without `fetch.queue.backoff.ms`
+    /// (before 2.2) has nothing else that restarts a fetcher stopped by the queue limits for up to
+    /// a second. (Where the property exists, `KafkaConsumer` sets it low instead.)
+    static var isNeeded: Bool { KafkaConfig.propertyScopes[backoffProperty] == nil }
+
+    /// librdkafka 2.2's setting for how soon a fetcher stopped by the queue limits looks again.
+    static let backoffProperty = "fetch.queue.backoff.ms"
 
     /// Records one poll that took `count` messages of `bytes` bytes and left `queued` messages in
     /// the queue; returns true when the fetchers should be woken now.

@@ -80,8 +80,8 @@ public final class KafkaConsumer: @unchecked Sendable {
         // 1 s, which starves a consumer that empties the queue faster); earlier versions get
         // woken by `FetchRestarter` instead. (Debian 12 ships 2.0.2, so only that path runs here.)
         var extra: [(String, String)] = []
-        let backoff = "fetch.queue.backoff.ms"
-        if KafkaConfig.propertyScopes[backoff] != nil, config.properties[backoff] == nil, config.consumerProperties[backoff] == nil {
+        let backoff = FetchRestarter.backoffProperty
+        if !FetchRestarter.isNeeded, config.properties[backoff] == nil, config.consumerProperties[backoff] == nil {
             extra.append((backoff, "10"))
         }
         let conf = try config.makeConf(forConsumer: true, extra: extra)

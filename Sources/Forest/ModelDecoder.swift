@@ -2,7 +2,9 @@
 ///
 /// Validation rejects everything that could crash, loop or silently mis-score at prediction time:
 /// array lengths, child indices, cycles and shared children, feature indices, category tables,
-/// `tree_info`, DART weights and `base_score` length. Errors name the tree and node.
+/// `tree_info`, DART weights, `base_score` length, and non-finite numbers (a threshold, leaf,
+/// base score or tree weight of ±inf or NaN, e.g. `1e400` in the file, would turn predictions
+/// into NaN or silently send every row one way). Errors name the tree and node.
 enum ModelDecoder {
     /// Feature indices must fit the packed node's 30-bit field.
     static let maximumFeatureCount = 1 << 30
@@ -30,6 +32,13 @@ enum ModelDecoder {
 
         let baseScoreText = parameters.has("base_score") ? try parameters.string("base_score") : "5E-1"
         let baseScores = try parseBaseScore(baseScoreText, outputCount: outputCount)
+        for (output, score) in baseScores.enumerated() {
+            let margin = objective.margin(fromBaseScore: score)
+            guard score.isFinite, margin.isFinite else {
+                throw ForestError.invalid(
+                    "base_score \(score) (output \(output)) gives a non-finite initial margin \(margin) for objective \(objective.name)")
+            }
+        }
 
         let booster = try learner.object("gradient_booster")
         let boosterName = try booster.string("name")
@@ -73,6 +82,9 @@ enum ModelDecoder {
         }
         if let weights = treeWeights, weights.count != treeValues.count {
             throw ForestError.invalid("DART weight_drop has \(weights.count) entries for \(treeValues.count) trees")
+        }
+        if let weights = treeWeights, let tree = weights.firstIndex(where: { !$0.isFinite }) {
+            throw ForestError.invalid(tree: tree, "DART weight \(weights[tree]) is not finite")
         }
 
         var trees = [TreeDefinition]()
@@ -163,7 +175,13 @@ enum ModelDecoder {
             visited[node] = true
             reachable += 1
             depth = max(depth, nodeDepth)
-            if left[node] == -1 { leaves += 1; continue }
+            if left[node] == -1 {
+                guard conditions[node].isFinite else {
+                    throw ForestError.invalid(tree: tree, node: node, "leaf value \(conditions[node]) is not finite")
+                }
+                leaves += 1
+                continue
+            }
             for (side, child) in [("left", left[node]), ("right", right[node])] where child < 0 || child >= count {
                 throw ForestError.invalid(tree: tree, node: node, "\(side) child \(child) is out of range 0..<\(count)")
             }
@@ -172,6 +190,11 @@ enum ModelDecoder {
             }
             guard splitTypes[node] == 0 || splitTypes[node] == 1 else {
                 throw ForestError.invalid(tree: tree, node: node, "split_type \(splitTypes[node]) is neither 0 (numerical) nor 1 (categorical)")
+            }
+            // A categorical split's condition is unused (XGBoost stores NaN there); a numerical one
+            // must be a real threshold: +inf or NaN would send every row the same way.
+            guard splitTypes[node] == 1 || conditions[node].isFinite else {
+                throw ForestError.invalid(tree: tree, node: node, "split threshold \(conditions[node]) is not finite")
             }
             guard defaultLeft[node] == 0 || defaultLeft[node] == 1 else {
                 throw ForestError.invalid(tree: tree, node: node, "default_left \(defaultLeft[node]) is neither 0 nor 1")

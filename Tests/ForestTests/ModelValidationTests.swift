@@ -38,6 +38,70 @@ import Testing
         return left.firstIndex { $0 != -1 }!
     }
 
+    /// Like ``loadError(_:document:tree:)``, but puts the JSON number `literal` (which
+    /// JSONSerialization cannot write, e.g. `1e400`) where `tree0Edit` stored the marker `424242.5`.
+    static func loadError(writing literal: String, tree tree0Edit: @escaping (inout [String: Any]) -> Void) throws -> ForestError? {
+        var document = try Fixtures.jsonObject("binary_numeric.json")
+        var learner = document["learner"] as! [String: Any]
+        var booster = learner["gradient_booster"] as! [String: Any]
+        var model = booster["model"] as! [String: Any]
+        var trees = model["trees"] as! [[String: Any]]
+        tree0Edit(&trees[0])
+        model["trees"] = trees
+        booster["model"] = model
+        learner["gradient_booster"] = booster
+        document["learner"] = learner
+        let text = String(decoding: try JSONSerialization.data(withJSONObject: document), as: UTF8.self)
+        #expect(text.contains("424242.5"))
+        do {
+            _ = try ForestModel(serialized: Array(text.replacingOccurrences(of: "424242.5", with: literal).utf8))
+            return nil
+        } catch let error as ForestError {
+            return error
+        }
+    }
+
+    @Test(arguments: ["1e400", "-1e400"])
+    func nonFiniteThresholdIsRejected(literal: String) throws {
+        var split = -1
+        let error = try #require(try Self.loadError(writing: literal, tree: { tree in
+            split = Self.firstSplitNode(tree)
+            var conditions = tree["split_conditions"] as! [Double]
+            conditions[split] = 424242.5
+            tree["split_conditions"] = conditions
+        }))
+        #expect(error.code == .invalidModel)
+        #expect(error.message == "tree 0, node \(split): split threshold \(literal.hasPrefix("-") ? "-inf" : "inf") is not finite")
+    }
+
+    @Test(arguments: ["1e400", "-1e400"])
+    func nonFiniteLeafIsRejected(literal: String) throws {
+        var leaf = -1
+        let error = try #require(try Self.loadError(writing: literal, tree: { tree in
+            leaf = (tree["left_children"] as! [Int]).firstIndex(of: -1)!
+            var conditions = tree["split_conditions"] as! [Double]
+            conditions[leaf] = 424242.5
+            tree["split_conditions"] = conditions
+        }))
+        #expect(error.code == .invalidModel)
+        #expect(error.message == "tree 0, node \(leaf): leaf value \(literal.hasPrefix("-") ? "-inf" : "inf") is not finite")
+    }
+
+    /// A base score of ±inf (`1e400` in the file) would make every prediction 0, 1 or NaN.
+    @Test(arguments: ["1e400", "-1e400"])
+    func nonFiniteBaseMarginIsRejected(baseScore: String) throws {
+        let error = try #require(try Self.loadError(document: { document in
+            var learner = document["learner"] as! [String: Any]
+            var parameters = learner["learner_model_param"] as! [String: Any]
+            parameters["base_score"] = baseScore
+            learner["learner_model_param"] = parameters
+            document["learner"] = learner
+        }))
+        #expect(error.code == .invalidModel)
+        #expect(error.message.hasPrefix("base_score "))
+        #expect(error.message.contains("non-finite initial margin"))
+    }
+
     @Test func childOutOfRange() throws {
         let error = try #require(try Self.loadError(tree: { tree in
             var right = tree["right_children"] as! [Int]

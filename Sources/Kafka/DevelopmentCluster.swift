@@ -95,6 +95,15 @@ public final class DevelopmentCluster: @unchecked Sendable {
         if err != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError.librdkafka(err, code: .developmentCluster) }
     }
 
+    /// Answers the next requests of Kafka API `apiKey` (0 = Produce, 1 = Fetch, 8 = OffsetCommit,
+    /// ...) with the broker error codes `errorCodes`, one per request in order (fault injection
+    /// for tests, e.g. `MESSAGE_TOO_LARGE` = 10 on Produce).
+    public func failNextRequests(apiKey: Int, withErrors errorCodes: [Int32]) throws(KafkaError) {
+        try checkRunning()
+        var errors = errorCodes.map { rd_kafka_resp_err_t(rawValue: $0) }
+        rd_kafka_mock_push_request_errors_array(cluster, Int16(apiKey), errors.count, &errors)
+    }
+
     private func checkBroker(_ id: Int) throws(KafkaError) {
         try checkRunning()
         guard (1...brokerCount).contains(id) else {

@@ -67,6 +67,14 @@ public struct KafkaError: Error, Sendable, Hashable, CustomStringConvertible {
         return "Kafka \(code): \(message)"
     }
 
+    /// True when a message was refused for its size: larger than the producer's
+    /// `message.max.bytes`, or than the broker's or topic's limit (`MSG_SIZE_TOO_LARGE`,
+    /// `RECORD_LIST_TOO_LARGE`).
+    public var isMessageTooLarge: Bool {
+        librdkafkaCode == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE.rawValue
+            || librdkafkaCode == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE.rawValue
+    }
+
     static func oneLine(_ text: String) -> String {
         String(text.map { $0.isNewline ? " " : $0 })
     }

@@ -314,7 +314,7 @@ public final class KafkaProducer: @unchecked Sendable {
             switch Int32(rd_kafka_event_type(event)) {
             case RD_KAFKA_EVENT_DR:
                 while let message = rd_kafka_event_message_next(event) {
-                    let report = DeliveryReport(message.pointee, topic: topicName(message.pointee.rkt))
+                    let report = DeliveryReport(message, topic: topicName(message.pointee.rkt))
                     collect(report)
                     served += 1
                 }
@@ -334,11 +334,44 @@ public final class KafkaProducer: @unchecked Sendable {
 }
 
 extension DeliveryReport {
-    init(_ message: rd_kafka_message_t, topic: String) {
-        self.init(opaque: UInt64(UInt(bitPattern: message._private)), topic: topic, partition: Int(message.partition), offset: message.offset)
-        if message.err != RD_KAFKA_RESP_ERR_NO_ERROR {
-            error = KafkaError.librdkafka(message.err, code: .deliveryFailed)
+    init(_ message: UnsafePointer<rd_kafka_message_t>, topic: String) {
+        let opaque = UInt64(UInt(bitPattern: message.pointee._private))
+        let partition = Int(message.pointee.partition)
+        guard message.pointee.err != RD_KAFKA_RESP_ERR_NO_ERROR else {
+            self.init(opaque: opaque, topic: topic, partition: partition, offset: message.pointee.offset)
+            return
         }
+        let error = KafkaError.librdkafka(message.pointee.err, code: .deliveryFailed)
+        self.init(
+            opaque: opaque, topic: topic, partition: partition, offset: message.pointee.offset, error: error,
+            refused: error.isMessageTooLarge ? RefusedMessage(copying: message) : nil)
+    }
+}
+
+extension RefusedMessage {
+    /// Copies key, value and headers out of a delivery report's message (still owned by librdkafka).
+    init(copying message: UnsafePointer<rd_kafka_message_t>) {
+        func bytes(_ pointer: UnsafeMutableRawPointer?, _ count: Int) -> [UInt8]? {
+            guard let pointer else { return nil }
+            return Array(UnsafeRawBufferPointer(start: pointer, count: count))
+        }
+        var headers: [KafkaHeader] = []
+        var list: OpaquePointer? = nil
+        if rd_kafka_message_headers(message, &list) == RD_KAFKA_RESP_ERR_NO_ERROR, let list {
+            var index = 0
+            var name: UnsafePointer<CChar>? = nil
+            var value: UnsafeRawPointer? = nil
+            var size = 0
+            while rd_kafka_header_get_all(list, index, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR {
+                headers.append(KafkaHeader(
+                    name: name.map { String(cString: $0) } ?? "",
+                    value: value.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) }))
+                index += 1
+            }
+        }
+        self.init(
+            key: bytes(message.pointee.key, message.pointee.key_len),
+            value: bytes(message.pointee.payload, message.pointee.len), headers: headers)
     }
 }
 

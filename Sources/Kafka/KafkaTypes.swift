@@ -66,6 +66,11 @@ public struct DeliveryReport: Sendable, Hashable {
     /// Whether the broker acknowledged the message (`error` is nil), without materialising the error.
     public var isDelivered: Bool { failure == nil }
 
+    /// The refused message's key, value and headers, kept only when the broker refused it as too
+    /// large (``KafkaError/isMessageTooLarge``), so the caller can publish a cut-down copy instead
+    /// of losing it; nil otherwise.
+    public var refusedMessage: RefusedMessage? { failure?.refused }
+
     /// The error, out of line: failures are rare and `KafkaError` is large. Stored inline, making
     /// and copying every report went through `KafkaError`'s value witnesses, about a tenth of the
     /// producing thread in `benchmarks/kafka_throughput.sh` produce.
@@ -88,11 +93,39 @@ public struct DeliveryReport: Sendable, Hashable {
         self.failure = nil
     }
 
+    /// A report of a message that was not delivered, keeping the message when it was refused as
+    /// too large.
+    init(opaque: UInt64, topic: String, partition: Int, offset: Int64, error: KafkaError, refused: RefusedMessage?) {
+        self.init(opaque: opaque, topic: topic, partition: partition, offset: offset)
+        self.failure = Failure(error, refused: refused)
+    }
+
     private final class Failure: Sendable, Hashable {
         let error: KafkaError
-        init(_ error: KafkaError) { self.error = error }
-        static func == (a: Failure, b: Failure) -> Bool { a.error == b.error }
+        let refused: RefusedMessage?
+        init(_ error: KafkaError) {
+            self.error = error
+            self.refused = nil
+        }
+        init(_ error: KafkaError, refused: RefusedMessage?) {
+            self.error = error
+            self.refused = refused
+        }
+        static func == (a: Failure, b: Failure) -> Bool { a.error == b.error && a.refused == b.refused }
         func hash(into hasher: inout Hasher) { hasher.combine(error) }
+    }
+}
+
+/// A copy of a message the broker refused (see ``DeliveryReport/refusedMessage``).
+public struct RefusedMessage: Sendable, Hashable {
+    public var key: [UInt8]?
+    public var value: [UInt8]?
+    public var headers: [KafkaHeader]
+
+    public init(key: [UInt8]?, value: [UInt8]?, headers: [KafkaHeader]) {
+        self.key = key
+        self.value = value
+        self.headers = headers
     }
 }
 

@@ -33,6 +33,14 @@ struct DeliveryLoop {
                     delivered.append(report.opaque)
                     return
                 }
+                if let refused = report.refusedMessage {
+                    // Too large for the broker: the producing thread publishes a cut-down dead
+                    // letter under the same token instead (the entry stays in flight until then).
+                    control.refusedOutputs.withLock {
+                        $0.append(RefusedOutput(token: report.opaque, topic: report.topic, message: refused, reason: error.description))
+                    }
+                    return
+                }
                 if tracker.acknowledge(report.opaque, failure: error.description) == nil,
                    !control.deliveryFailed.load(ordering: .relaxed) {
                     logger.error("output delivery failed; stopping without committing past it: \(error)")

@@ -310,6 +310,20 @@ final class OffsetTracker: Sendable {
         }
     }
 
+    /// Records that the output behind `token` is now of `kind` (an oversized prediction replaced
+    /// by a dead letter), so its acknowledgement is counted as what was published.
+    func reclassify(_ token: UInt64, as kind: OutputKind) {
+        let id = UInt32(truncatingIfNeeded: token >> Self.sequenceBits)
+        let sequence = token & Self.sequenceMask
+        state.withLock { state in
+            _ = state.ledgers.update(id) { ledger in
+                guard sequence >= ledger.headSequence else { return }
+                let index = ledger.head + Int(sequence - ledger.headSequence)
+                if index < ledger.entries.count { ledger.entries[index].kind = kind }
+            }
+        }
+    }
+
     // MARK: - Committing
 
     /// Commit positions that moved since the last call, and marks them as handed out.

@@ -1,5 +1,15 @@
 import Dispatch
+import Kafka
 import Synchronization
+
+/// An output the broker refused as too large: its tracking token, where it was going, and a copy
+/// of the message.
+struct RefusedOutput: Sendable {
+    var token: UInt64
+    var topic: String
+    var message: RefusedMessage
+    var reason: String
+}
 
 /// Flags shared between the service's async side and its Kafka threads.
 final class PipelineControl: Sendable {
@@ -13,6 +23,9 @@ final class PipelineControl: Sendable {
     let consumingFinished = Atomic<Bool>(false)
     /// Whether the pipeline is consuming with a model and an assignment (for /readyz).
     let ready = Atomic<Bool>(false)
+    /// Outputs the broker refused as too large, handed from the delivery thread to the producing
+    /// thread, which publishes a cut-down dead letter for each (under the same tracking token).
+    let refusedOutputs = Mutex<[RefusedOutput]>([])
 
     func requestStop(within timeout: Duration) {
         let nanos = UInt64(timeout.components.seconds) * 1_000_000_000 + UInt64(timeout.components.attoseconds / 1_000_000_000)

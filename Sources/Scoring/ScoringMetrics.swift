@@ -17,7 +17,8 @@ private typealias Timer = CoreMetrics.Timer
 /// Series (all prefixed `scorer_`):
 /// - `events_in_total`; `events_out_total{kind="prediction"|"dead_letter"}` (acknowledged by the
 ///   broker); `dead_letters_total{reason}` (routed to the dead-letter topic, by featurizer error
-///   code); `rebalances_total`; `model_reloads_total{result}`;
+///   code); `outputs_truncated_total{cause}` (outputs too large for a Kafka message, published as
+///   cut-down dead letters); `rebalances_total`; `model_reloads_total{result}`;
 /// - histograms `batch_size`, `scoring_seconds` (featurize + score of one batch),
 ///   `e2e_latency_seconds` (input message timestamp to output acknowledged);
 /// - gauges `consumer_lag{topic,partition}` (from librdkafka statistics), `model_info{model}`,
@@ -46,6 +47,7 @@ public final class ScoringMetrics: Sendable {
         var lag: [SourcePartition: Gauge] = [:]
         var modelInfo: (name: String, gauge: Gauge)?
         var reloads: [String: Counter] = [:]
+        var cutDown: [String: Counter] = [:]
     }
     private let labelled = Mutex(Labelled())
     private let counts = Counts()
@@ -116,6 +118,18 @@ public final class ScoringMetrics: Sendable {
     /// Counts events routed to the dead-letter topic, by reason (the featurizer's error code).
     func recordDeadLettered(reason: String, count: Int) {
         deadLetterCounter(reason).increment(by: count)
+    }
+
+    /// Counts an output published as a cut-down dead letter because it did not fit in a Kafka
+    /// message (`cause`: `producer_limit` or `broker_refused`).
+    func recordCutDownOutput(cause: String) {
+        let counter = labelled.withLock { labelled in
+            if let counter = labelled.cutDown[cause] { return counter }
+            let counter = Counter(label: "scorer_outputs_truncated_total", dimensions: [("cause", cause)], factory: factory)
+            labelled.cutDown[cause] = counter
+            return counter
+        }
+        counter.increment()
     }
 
     func recordRebalance() {

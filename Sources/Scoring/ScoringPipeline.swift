@@ -68,6 +68,7 @@ final class ScoringPipeline: @unchecked Sendable {
     private var lastCommitNanos: UInt64 = 0
     /// The source.topic / source.partition / source.offset headers of the output being produced,
     /// rewritten in place for each event (no allocation per event; librdkafka copies them).
+    private let oversize: OversizeOutputs
     private var sourceHeaders = [
         KafkaHeader(name: "source.topic", value: []),
         KafkaHeader(name: "source.partition", value: []),
@@ -90,6 +91,7 @@ final class ScoringPipeline: @unchecked Sendable {
         self.runtime = ModelRuntime(model: model, maxBatch: configuration.maxBatch)
         self.spareRuntime = ModelRuntime(model: model, maxBatch: configuration.maxBatch)
         self.worker = ScoringWorker(name: "scoring-worker")
+        self.oversize = OversizeOutputs(producerConfig: configuration.producerConfig)
     }
 
     deinit {
@@ -118,6 +120,7 @@ final class ScoringPipeline: @unchecked Sendable {
                 } else {
                     try produceWorkerJob()
                 }
+                try republishRefused()
                 try commitIfDue(force: false)
                 metrics.recordProducerQueue(depth: producer.outstandingCount, inFlight: tracker.inFlight)
             }
@@ -319,25 +322,100 @@ final class ScoringPipeline: @unchecked Sendable {
                 logger.trace("dead letter", metadata: ["source": "\(run.topic)[\(run.partition)]@\(message.offset)", "error": "\(error)"])
                 try withKey(message) { key in
                     try withValue(message) { value in
-                        try producer.produce(
-                            topic: configuration.deadLetterTopic, keyBytes: key, valueBytes: value, headers: headers, opaque: token)
+                        try publish(
+                            topic: configuration.deadLetterTopic, key: key, value: value, headers: headers, timestampMs: nil,
+                            token: token, isPrediction: false)
                     }
                 }
             } else {
                 try withKey(message) { key in
                     try runtime.withPrediction(row: row) { value in
                         // The message's timestamp is its `scored_at` (given, so librdkafka does not read the clock per message).
-                        try producer.produce(
-                            topic: configuration.outputTopic, keyBytes: key, valueBytes: value, headers: sourceHeaders,
-                            timestampMs: runtime.scoredAt, opaque: token)
+                        try publish(
+                            topic: configuration.outputTopic, key: key, value: value, headers: sourceHeaders,
+                            timestampMs: runtime.scoredAt, token: token, isPrediction: true)
                     }
                 }
             }
         } catch {
-            // Rejected outright (e.g. larger than message.max.bytes): never commit past it.
+            // Rejected outright, and not for its size: never commit past it.
             _ = tracker.acknowledge(token, failure: "\(error)")
             control.deliveryFailed.store(true, ordering: .relaxed)
             throw error
+        }
+    }
+
+    /// Produces one output, or, when it cannot go out whole, a dead letter cut down to fit (see
+    /// ``OversizeOutputs``) under the same token.
+    private func publish(
+        topic: String, key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer?, headers: [KafkaHeader], timestampMs: Int64?,
+        token: UInt64, isPrediction: Bool
+    ) throws {
+        if oversize.fits(keyCount: key?.count ?? 0, valueCount: value?.count ?? 0, headers: headers) {
+            let refusal: KafkaError
+            do {
+                try producer.produce(topic: topic, keyBytes: key, valueBytes: value, headers: headers, timestampMs: timestampMs, opaque: token)
+                return
+            } catch {
+                refusal = error
+            }
+            guard refusal.isMessageTooLarge else { throw refusal }
+            // The estimate let through what librdkafka refuses: keep a small prefix.
+            try publishCutDown(
+                topic: topic, key: key, value: value, headers: headers, token: token, isPrediction: isPrediction,
+                valueLimit: OversizeOutputs.valueBytesAfterBrokerRefusal, cause: "producer_limit")
+            return
+        }
+        try publishCutDown(
+            topic: topic, key: key, value: value, headers: headers, token: token, isPrediction: isPrediction,
+            valueLimit: nil, cause: "producer_limit")
+    }
+
+    private func publishCutDown(
+        topic: String, key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer?, headers: [KafkaHeader], token: UInt64,
+        isPrediction: Bool, valueLimit: Int?, cause: String
+    ) throws {
+        let size = (key?.count ?? 0) + (value?.count ?? 0)
+        let error: String? = isPrediction || topic != configuration.deadLetterTopic
+            ? "output to \(topic) of \(size) bytes (key \(key?.count ?? 0)) does not fit in a Kafka message (message.max.bytes \(oversize.messageMaxBytes) or the broker's limit)"
+            : nil
+        let copy = oversize.cutDown(key: key, value: value, headers: headers, error: error, valueLimit: valueLimit)
+        if isPrediction { tracker.reclassify(token, as: .deadLetter) }
+        logger.warning("output too large: publishing a cut-down dead letter", metadata: [
+            "topic": "\(topic)", "bytes": "\(size)", "kept": "\(copy.value.count)", "cause": "\(cause)",
+            "source": "\(headers.first { $0.name == "source.topic" }?.stringValue ?? "")[\(headers.first { $0.name == "source.partition" }?.stringValue ?? "")]@\(headers.first { $0.name == "source.offset" }?.stringValue ?? "")",
+        ])
+        try producer.produce(
+            topic: configuration.deadLetterTopic, key: copy.key, value: copy.value, headers: copy.headers, opaque: token)
+        metrics.recordCutDownOutput(cause: cause)
+    }
+
+    /// Publishes a cut-down dead letter for every output the broker refused as too large.
+    private func republishRefused() throws {
+        let refused = control.refusedOutputs.withLock { refused in
+            defer { refused.removeAll() }
+            return refused
+        }
+        for output in refused {
+            let message = output.message
+            func withBytes<R>(_ bytes: [UInt8]?, _ body: (UnsafeRawBufferPointer?) throws -> R) rethrows -> R {
+                guard let bytes else { return try body(nil) }
+                return try bytes.withUnsafeBytes { try body($0) }
+            }
+            do {
+                try withBytes(message.key) { key in
+                    try withBytes(message.value) { value in
+                        try publishCutDown(
+                            topic: output.topic, key: key, value: value, headers: message.headers, token: output.token,
+                            isPrediction: output.topic != configuration.deadLetterTopic,
+                            valueLimit: OversizeOutputs.valueBytesAfterBrokerRefusal, cause: "broker_refused")
+                    }
+                }
+            } catch {
+                _ = tracker.acknowledge(output.token, failure: "\(output.reason); its cut-down copy was refused too: \(error)")
+                control.deliveryFailed.store(true, ordering: .relaxed)
+                throw error
+            }
         }
     }
 
@@ -436,6 +514,7 @@ final class ScoringPipeline: @unchecked Sendable {
         while true {
             let remaining = partitions.map { tracker.inFlight(in: $0) } ?? tracker.inFlight
             if remaining == 0 { return true }
+            if (try? republishRefused()) == nil { return false }
             if control.deliveryFailed.load(ordering: .relaxed) { return false }
             if DispatchTime.now().uptimeNanoseconds >= deadline { return false }
             Thread.sleep(forTimeInterval: 0.001)

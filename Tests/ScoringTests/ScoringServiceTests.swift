@@ -280,9 +280,11 @@ struct ScoringServiceTests {
     func withService<Result: Sendable>(
         _ cluster: TestCluster, group: String = "scorer", metricsPort: Int? = nil, maxBatch: Int = 200,
         maxInFlight: Int = 50_000, modelPath: String = bundlePath, watchInterval: Duration? = nil,
+        properties: [String: String] = [:],
         _ body: @Sendable (ScoringService) async throws -> Result
     ) async throws -> Result {
         var configuration = ScoringConfiguration(kafka: cluster.config)
+        configuration.kafka.properties.merge(properties) { $1 }
         configuration.modelPath = modelPath
         configuration.watchModelInterval = watchInterval
         configuration.group = group

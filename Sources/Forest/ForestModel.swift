@@ -45,6 +45,8 @@ public final class ForestModel: Sendable {
     /// Per categorical node: word count, then the bitset words of the categories that go right.
     let categoryWords: [UInt32]
     let hasCategoricalSplits: Bool
+    /// TreeSHAP tables (``TreeExplainer``), or why the model cannot explain (no node covers).
+    let explainer: Result<TreeExplainer, ForestError>
 
     /// Number of values per row that ``predict(rows:count:into:)`` writes: 1 for `multi:softmax`
     /// (the class index), ``outputCount`` otherwise.
@@ -146,6 +148,7 @@ public final class ForestModel: Sendable {
         baseMargins = definition.baseMargins
         let weights: [Float]? = definition.treeWeights.flatMap { $0.contains(where: { $0 != 1 }) ? $0 : nil }
         perfect = PerfectForest(definition: definition, treeWeights: weights)
+        explainer = TreeExplainer.compile(definition)
 
         var nodes = [PackedNode]()
         if perfect == nil { nodes.reserveCapacity(definition.trees.reduce(0) { $0 + $1.nodeCount }) }

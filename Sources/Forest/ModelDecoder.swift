@@ -153,6 +153,7 @@ enum ModelDecoder {
         let conditions = try object.floatArray("split_conditions")
         let defaultLeft = try object.integerArray("default_left")
         let splitTypes = object.has("split_type") ? try object.integerArray("split_type") : [Int64](repeating: 0, count: left.count)
+        let covers = object.has("sum_hessian") ? try object.floatArray("sum_hessian") : nil
 
         let count = left.count
         guard declaredNodes == count, count >= 1 else {
@@ -160,7 +161,7 @@ enum ModelDecoder {
         }
         for (name, length) in [("right_children", right.count), ("split_indices", splitIndices.count),
                                ("split_conditions", conditions.count), ("default_left", defaultLeft.count),
-                               ("split_type", splitTypes.count)] where length != count {
+                               ("split_type", splitTypes.count), ("sum_hessian", covers?.count ?? count)] where length != count {
             throw ForestError.invalid(tree: tree, "\(name) has \(length) entries, expected \(count)")
         }
 
@@ -175,6 +176,10 @@ enum ModelDecoder {
             visited[node] = true
             reachable += 1
             depth = max(depth, nodeDepth)
+            // TreeSHAP divides by covers: a negative or non-finite one would give wrong explanations.
+            if let covers, !(covers[node].isFinite && covers[node] >= 0) {
+                throw ForestError.invalid(tree: tree, node: node, "cover (sum_hessian) \(covers[node]) is not a finite, non-negative number")
+            }
             if left[node] == -1 {
                 guard conditions[node].isFinite else {
                     throw ForestError.invalid(tree: tree, node: node, "leaf value \(conditions[node]) is not finite")
@@ -213,7 +218,8 @@ enum ModelDecoder {
             defaultLeft: defaultLeft.map { $0 == 1 },
             isCategorical: splitTypes.map { $0 == 1 },
             categories: categories,
-            depth: depth, reachableNodes: reachable, leaves: leaves
+            depth: depth, reachableNodes: reachable, leaves: leaves,
+            covers: covers
         )
     }
 

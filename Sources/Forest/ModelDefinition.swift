@@ -16,6 +16,9 @@ struct TreeDefinition: Sendable {
     /// Number of reachable nodes (pruned, unreachable entries excluded).
     var reachableNodes: Int
     var leaves: Int
+    /// Per node: the cover (XGBoost's `sum_hessian`, the training rows' hessian sum), which TreeSHAP
+    /// weighs paths by; nil when the file has none. Finite and non-negative on reachable nodes.
+    var covers: [Float]? = nil
 
     var nodeCount: Int { leftChildren.count }
     func isLeaf(_ node: Int) -> Bool { leftChildren[node] == -1 }

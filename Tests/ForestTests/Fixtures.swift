@@ -11,11 +11,14 @@ struct GoldenCase: Decodable, Sendable, CustomStringConvertible {
     let margins: [[UInt32]]
     let predictions: [[UInt32]]
     let leaves: [[Int32]?]
+    /// `predict(pred_contribs=True)` per row (outputs × (features + 1), flattened), nil for rows
+    /// XGBoost's DMatrix cannot hold (±inf).
+    let contribs: [[UInt32]?]
 
     var description: String { name }
 
     enum CodingKeys: String, CodingKey {
-        case name, models, objective, rows, margins, predictions, leaves
+        case name, models, objective, rows, margins, predictions, leaves, contribs
         case featureCount = "feature_count"
     }
 

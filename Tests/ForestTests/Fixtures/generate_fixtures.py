@@ -11,6 +11,8 @@ For each case it writes the model (.json and/or .ubj, as saved by Booster.save_m
   margins      Booster.inplace_predict(predict_type="margin")  == predict(output_margin=True)
   predictions  Booster.inplace_predict(predict_type="value")   == predict()
   leaves       predict(pred_leaf=True) node ids (rows holding inf get null: DMatrix rejects inf)
+  contribs     predict(pred_contribs=True): per output, one TreeSHAP value per feature then the bias,
+               flattened (rows holding inf get null)
 """
 import json
 import os
@@ -96,6 +98,10 @@ def write_case(name, booster, rows, formats=("json",), leaves=True):
         assert np.array_equal(np.asarray(predictions)[finite].view(np.uint32),
                               np.asarray(booster.predict(dmatrix)).view(np.uint32)), name
     leaf_rows = [None] * len(rows)
+    contrib_rows = [None] * len(rows)
+    contribs = booster.predict(dmatrix, pred_contribs=True).reshape(int(finite.sum()), -1)
+    for target, source in zip(np.flatnonzero(finite), contribs):
+        contrib_rows[target] = bits(source)
     if leaves:
         leaf_ids = booster.predict(dmatrix, pred_leaf=True).reshape(int(finite.sum()), -1).astype(int)
         for target, source in zip(np.flatnonzero(finite), leaf_ids):
@@ -115,6 +121,7 @@ def write_case(name, booster, rows, formats=("json",), leaves=True):
         "margins": [bits(row) for row in np.asarray(margins, dtype=np.float32).reshape(n, -1)],
         "predictions": [bits(row) for row in np.asarray(predictions, dtype=np.float32).reshape(n, -1)],
         "leaves": leaf_rows,
+        "contribs": contrib_rows,
     }
     with open(os.path.join(HERE, f"{name}.expected.json"), "w") as handle:
         json.dump(expected, handle, separators=(",", ":"))

@@ -87,6 +87,9 @@ struct BenchModelCommand: ParsableCommand {
     @Flag(help: "Answer \"BATCH SECONDS\" lines from stdin (for side-by-side benchmark drivers).")
     var interactive = false
 
+    @Flag(help: "Measure TreeSHAP contributions (scorer score --contribs) instead of predictions.")
+    var contribs = false
+
     func validate() throws {
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         guard seconds > 0 else { throw ValidationError("--seconds must be positive") }
@@ -97,6 +100,7 @@ struct BenchModelCommand: ParsableCommand {
 
     func run() throws {
         let model = try ForestModel.load(path: path)
+        if contribs, let reason = model.explanationUnavailableReason { throw ValidationError(reason) }
         let data = try loadRows(model: model)
         let rowCount = data.count / max(model.featureCount, 1)
         guard rowCount > 0 else { throw ValidationError("no rows to score") }
@@ -137,7 +141,7 @@ struct BenchModelCommand: ParsableCommand {
 
     /// Rows per second scoring `batch` rows per call, cycling through `rows`, for at least `seconds`.
     private func measure(model: ForestModel, rows: [Float], rowCount: Int, batch: Int, seconds: Double) -> Double {
-        let width = model.predictionCount
+        let width = contribs ? model.contributionCount : model.predictionCount
         var output = [Float](repeating: 0, count: batch * width)
         var source = rows
         if rowCount < batch {
@@ -153,10 +157,14 @@ struct BenchModelCommand: ParsableCommand {
         source.withUnsafeBufferPointer { input in
             output.withUnsafeMutableBufferPointer { out in
                 repeat {
-                    for _ in 0..<max(1, 4096 / batch) {
+                    for _ in 0..<max(1, (contribs ? 64 : 4096) / batch) {
                         if start + batch > available { start = 0 }
                         let window = UnsafeBufferPointer(rebasing: input[(start * model.featureCount)...])
-                        try? model.predict(rows: window, count: batch, into: out, threads: threads)
+                        if contribs {
+                            try? model.contributions(rows: window, count: batch, into: out, threads: threads)
+                        } else {
+                            try? model.predict(rows: window, count: batch, into: out, threads: threads)
+                        }
                         start += batch
                         scored += batch
                     }

@@ -8,6 +8,7 @@ extension ScoreCommand {
     /// each number in the shortest form that round-trips a Float32.
     func scoreFeatureRows(csvPath: String) throws {
         let forest = try ForestModel.load(path: model)
+        if explanation.isEnabled { try explanation.check(forest) }
         let input: Data
         if csvPath == "-" {
             input = FileHandle.standardInput.readDataToEndOfFile()
@@ -22,7 +23,8 @@ extension ScoreCommand {
         let batchSize = 4096
         var rows = [Float]()
         rows.reserveCapacity(batchSize * forest.featureCount)
-        let width = margin ? forest.outputCount : forest.predictionCount
+        let width = explanation.isEnabled ? explanation.width(forest) : margin ? forest.outputCount : forest.predictionCount
+        var indices = [Int32]()
         var results = [Float](repeating: 0, count: batchSize * width)
         var text = ""
         while true {
@@ -32,7 +34,9 @@ extension ScoreCommand {
             if count == 0 { break }
             try rows.withUnsafeBufferPointer { input in
                 try results.withUnsafeMutableBufferPointer { out in
-                    if margin {
+                    if explanation.isEnabled {
+                        try forest.contributions(rows: input, count: count, into: out)
+                    } else if margin {
                         try forest.predictMargins(rows: input, count: count, into: out)
                     } else {
                         try forest.predict(rows: input, count: count, into: out)
@@ -40,6 +44,15 @@ extension ScoreCommand {
                 }
             }
             text.removeAll(keepingCapacity: true)
+            if explanation.isEnabled {
+                rows.withUnsafeBufferPointer { input in
+                    results.withUnsafeBufferPointer { values in
+                        explanation.format(forest, rows: input, contributions: values, count: count, indices: &indices, into: &text)
+                    }
+                }
+                sink.write(text)
+                continue
+            }
             for row in 0..<count {
                 for column in 0..<width {
                     if column > 0 { text += "," }

@@ -23,6 +23,9 @@ struct ScoreCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Print raw margins (before the objective's transform); --features-csv only.")
     var margin = false
 
+    @OptionGroup(title: "Explanations")
+    var explanation: ContributionOptions
+
     @Option(name: .long, help: ArgumentHelp("Write here instead of stdout.", valueName: "FILE"))
     var output: String?
 
@@ -36,6 +39,7 @@ struct ScoreCommand: AsyncParsableCommand {
         default: break
         }
         if margin && events != nil { throw ValidationError("--margin goes with --features-csv") }
+        if explanation.isEnabled && (margin || events != nil) { throw ValidationError("--contribs and --top go with --features-csv, without --margin") }
     }
 
     func run() async throws {

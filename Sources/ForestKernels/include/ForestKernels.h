@@ -3,6 +3,8 @@
 
 #include <stdint.h>
 
+#include "ForestSHAP.h"  // TreeSHAP kernel (same module)
+
 /// A forest of trees, each stored as a perfect binary tree of its depth in level order
 /// (node j of level L at index 2^L - 1 + j; its children are 2j and 2j + 1 of level L + 1), with
 /// the 2^depth leaves in a separate array. Built and owned by the Swift `Forest` target; this

@@ -176,10 +176,6 @@ enum ModelDecoder {
             visited[node] = true
             reachable += 1
             depth = max(depth, nodeDepth)
-            // TreeSHAP divides by covers: a negative or non-finite one would give wrong explanations.
-            if let covers, !(covers[node].isFinite && covers[node] >= 0) {
-                throw ForestError.invalid(tree: tree, node: node, "cover (sum_hessian) \(covers[node]) is not a finite, non-negative number")
-            }
             if left[node] == -1 {
                 guard conditions[node].isFinite else {
                     throw ForestError.invalid(tree: tree, node: node, "leaf value \(conditions[node]) is not finite")

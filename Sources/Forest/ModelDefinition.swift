@@ -17,7 +17,8 @@ struct TreeDefinition: Sendable {
     var reachableNodes: Int
     var leaves: Int
     /// Per node: the cover (XGBoost's `sum_hessian`, the training rows' hessian sum), which TreeSHAP
-    /// weighs paths by; nil when the file has none. Finite and non-negative on reachable nodes.
+    /// weighs paths by; nil when the file has none. Not validated here: scoring does not use them
+    /// (``TreeExplainer`` refuses negative or non-finite ones, which survival:cox can write).
     var covers: [Float]? = nil
 
     var nodeCount: Int { leftChildren.count }

@@ -96,6 +96,11 @@ struct TreeExplainer: Sendable {
                     "tree \(treeIndex) has no node covers (XGBoost's sum_hessian), which TreeSHAP explanations need")
             }
             guard tree.depth < Int(Int16.max) else { throw ForestError.unsupported("tree \(treeIndex) is too deep to explain") }
+            if let node = Self.reachableNodes(tree).first(where: { !(covers[$0].isFinite && covers[$0] >= 0) }) {
+                // XGBoost 3.2 divides by them anyway; its newer TreeSHAP refuses them (survival:cox can write negative hessian sums).
+                throw ForestError.unsupported(
+                    "tree \(treeIndex), node \(node): cover (sum_hessian) \(covers[node]) is negative or not finite, so TreeSHAP cannot explain this model")
+            }
             expectedValues.append(ReferenceExplainer.meanValue(tree: tree, covers: covers, node: 0))
             var features = Set<Int32>()
             let treeLeafStart = leafFeatures.count
@@ -198,6 +203,16 @@ struct TreeExplainer: Sendable {
         self.maximumDepth = definition.trees.map(\.depth).max() ?? 0
         self.maximumLeaves = maximumLeaves
         self.maximumTerms = maximumTerms
+    }
+
+    /// The nodes reachable from the root of `tree`.
+    static func reachableNodes(_ tree: TreeDefinition) -> [Int] {
+        var nodes = [Int](), pending = [0]
+        while let node = pending.popLast() {
+            nodes.append(node)
+            if !tree.isLeaf(node) { pending += [Int(tree.rightChildren[node]), Int(tree.leftChildren[node])] }
+        }
+        return nodes
     }
 
     /// Bytes of the compiled arrays.

@@ -4,7 +4,10 @@
 Each model draws its objective, depth, rounds, booster (gbtree/dart/random forest), feature count,
 categorical share, missing share and file format (.json/.ubj) at random; the scorer must reproduce
 XGBoost's predict(output_margin=True) bit for bit and predict() within 1 ulp on rows that include
-missing values and values exactly at split thresholds and one ulp either side.
+missing values and values exactly at split thresholds and one ulp either side. TreeSHAP
+(`scorer score --contribs`) must match predict(pred_contribs=True) within 1e-5 per value (the
+summary counts how many are bit-identical; --strict-contribs fails on any bit difference), and
+`--top 3` must name the features of the three largest |contributions|.
 
 Usage: SCORER=.build/release/scorer python3 benchmarks/parity/random_parity.py --models 50
 Exits non-zero on any mismatch (printing the model, row and values).
@@ -80,14 +83,69 @@ def write_csv(path, rows, rng):
             handle.write(",".join(fields) + "\n")
 
 
-def run_scorer(scorer, model_path, csv_path, margin):
-    command = [scorer, "score", "--model", model_path, "--features-csv", csv_path]
+def run_scorer(scorer, model_path, csv_path, margin, extra=()):
+    command = [scorer, "score", "--model", model_path, "--features-csv", csv_path, *extra]
     if margin:
         command.append("--margin")
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed: {result.stderr.strip()}")
+    if extra and extra[0] == "--top":
+        return [json.loads(line) for line in result.stdout.splitlines()]
     return [[np.float32(field) for field in line.split(",")] for line in result.stdout.splitlines()]
+
+
+def has_negative_cover(booster):
+    """Whether a reachable node has a negative sum_hessian (survival:cox can train such trees)."""
+    model = json.loads(booster.save_raw("json"))
+    gb = model["learner"]["gradient_booster"]
+    for tree in (gb["gbtree"] if "gbtree" in gb else gb)["model"]["trees"]:
+        pending = [0]
+        while pending:
+            node = pending.pop()
+            if tree["sum_hessian"][node] < 0:
+                return True
+            if tree["left_children"][node] != -1:
+                pending += [tree["left_children"][node], tree["right_children"][node]]
+    return False
+
+
+def check_contributions(scorer, model_path, csv_path, booster, dmatrix, n_rows, n_features, problems, counts):
+    """TreeSHAP: values within 1e-5 of pred_contribs (bit-identical counted), and --top 3. A model
+    with negative covers must be refused with one line naming the cover."""
+    if has_negative_cover(booster):
+        counts["refused"] += 1
+        try:
+            run_scorer(scorer, model_path, csv_path, False, ("--contribs",))
+            problems.append("a model with negative covers was explained instead of refused")
+        except RuntimeError as error:
+            if "cover" not in str(error):
+                problems.append(f"refusal does not name the cover: {error}")
+        return
+    expected = np.asarray(booster.predict(dmatrix, pred_contribs=True), dtype=np.float32).reshape(n_rows, -1)
+    ours = np.asarray(run_scorer(scorer, model_path, csv_path, False, ("--contribs",)), dtype=np.float32)
+    if ours.shape != expected.shape:
+        problems.append(f"contribution shape {ours.shape} != {expected.shape}")
+        return
+    counts["contribs"] += expected.size
+    counts["contribs_exact"] += int((ours.view(np.uint32) == expected.view(np.uint32)).sum())
+    difference = np.abs(ours.astype(np.float64) - expected.astype(np.float64))
+    counts["contribs_worst"] = max(counts["contribs_worst"], float(np.nanmax(difference)) if difference.size else 0.0)
+    for row in np.flatnonzero((difference > 1e-5).any(axis=1))[:3]:
+        column = int(np.argmax(difference[row]))
+        problems.append(f"row {row}: contribution {column} is {ours[row, column]}, XGBoost {expected[row, column]}")
+    tops = run_scorer(scorer, model_path, csv_path, False, ("--top", "3"))
+    outputs = expected.shape[1] // (n_features + 1)
+    names = booster.feature_names or [f"f{i}" for i in range(n_features)]
+    for row in range(n_rows):
+        per_output = tops[row] if outputs > 1 else [tops[row]]
+        for output in range(outputs):
+            values = expected[row, output * (n_features + 1): output * (n_features + 1) + n_features]
+            order = sorted((i for i in range(n_features) if values[i] != 0), key=lambda i: (-abs(float(values[i])), i))[:3]
+            got = [reason["feature"] for reason in per_output[output]]
+            if got != [names[i] for i in order]:
+                problems.append(f"row {row} output {output}: --top 3 gave {got}, expected {[names[i] for i in order]}")
+                return
 
 
 def ulps(a, b):
@@ -100,7 +158,7 @@ def ulps(a, b):
     return np.where(both_nan, 0, np.abs(ordered(a) - ordered(b)))
 
 
-def one_model(index, rng, scorer, workdir):
+def one_model(index, rng, scorer, workdir, counts):
     objective = OBJECTIVES[rng.integers(len(OBJECTIVES))]
     n_features = int(rng.integers(2, 30))
     categorical_share = rng.choice([0.0, 0.0, 0.2, 0.5])
@@ -176,6 +234,7 @@ def one_model(index, rng, scorer, workdir):
         bad = np.flatnonzero((ulps(predictions, expected) > 1).any(axis=1))
         for row in bad[:3]:
             problems.append(f"row {row}: predictions {predictions[row].tolist()} != XGBoost {expected[row].tolist()}")
+    check_contributions(scorer, model_path, csv_path, booster, dmatrix, len(rows), n_features, problems, counts)
     return description, len(rows), problems
 
 
@@ -185,15 +244,17 @@ def main():
     parser.add_argument("--seed", type=int, default=2024, help="random seed (default 2024)")
     parser.add_argument("--scorer", default=os.environ.get("SCORER", ".build/release/scorer"),
                         help="path of the scorer binary (default: $SCORER)")
+    parser.add_argument("--strict-contribs", action="store_true", help="fail unless every contribution is bit-identical")
     args = parser.parse_args()
     if not os.access(args.scorer, os.X_OK):
         sys.exit(f"random_parity: scorer binary not found at {args.scorer} (set SCORER)")
     rng = np.random.default_rng(args.seed)
     started = time.time()
     failures, total_rows = 0, 0
+    counts = {"contribs": 0, "contribs_exact": 0, "contribs_worst": 0.0, "refused": 0}
     with tempfile.TemporaryDirectory(prefix="forest-parity-") as workdir:
         for index in range(args.models):
-            description, row_count, problems = one_model(index, rng, args.scorer, workdir)
+            description, row_count, problems = one_model(index, rng, args.scorer, workdir, counts)
             total_rows += row_count
             if problems:
                 failures += 1
@@ -203,6 +264,11 @@ def main():
     elapsed = time.time() - started
     print(f"random parity: {args.models - failures}/{args.models} models match XGBoost {xgb.__version__} "
           f"({total_rows} rows, margins bit-exact, predictions within 1 ulp) in {elapsed:.0f}s")
+    print(f"contributions: {counts['contribs_exact']}/{counts['contribs']} bit-identical to pred_contribs, "
+          f"largest difference {counts['contribs_worst']:.3g} (limit 1e-5); {counts['refused']} models with negative "
+          f"covers refused as they should be")
+    if args.strict_contribs and counts["contribs_exact"] != counts["contribs"]:
+        failures += 1
     sys.exit(1 if failures else 0)
 
 

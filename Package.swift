@@ -126,10 +126,12 @@ let package = Package(
         ),
 
         // MARK: - Tests
+        // The broker the integration tests talk to: the mock cluster, or Tansu with SCORER_TEST_BROKER=tansu.
+        .target(name: "TestBrokers", dependencies: ["Kafka"], path: "Tests/TestBrokers", swiftSettings: swiftSettings),
         .testTarget(name: "ForestTests", dependencies: ["Forest"], resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
         .testTarget(name: "FeaturesTests", dependencies: ["Features", "Forest"], resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
         .testTarget(name: "KafkaTests", dependencies: ["Kafka", "KafkaOptions"], swiftSettings: swiftSettings),
-        .testTarget(name: "ScoringTests", dependencies: ["Scoring", "Kafka", "Forest", "Features"], swiftSettings: swiftSettings),
-        .testTarget(name: "LoadSimulatorTests", dependencies: ["LoadSimulator", "Kafka"], swiftSettings: swiftSettings),
+        .testTarget(name: "ScoringTests", dependencies: ["Scoring", "Kafka", "Forest", "Features", "TestBrokers"], swiftSettings: swiftSettings),
+        .testTarget(name: "LoadSimulatorTests", dependencies: ["LoadSimulator", "Kafka", "TestBrokers"], swiftSettings: swiftSettings),
     ]
 )

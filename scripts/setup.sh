@@ -13,8 +13,10 @@ dpkg -s librdkafka-dev >/dev/null 2>&1 || need_apt+=(librdkafka-dev)
 dpkg -s zlib1g-dev >/dev/null 2>&1 || need_apt+=(zlib1g-dev)
 dpkg -s libjemalloc-dev >/dev/null 2>&1 || need_apt+=(libjemalloc-dev)  # the scorer's allocator (Package.swift)
 dpkg -s pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
-if [ "${WITH_PYTHON:-1}" = 1 ]; then
-  command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-pip)
+# pip also fetches the modern librdkafka and Tansu (scripts/librdkafka.sh, scripts/tansu.sh): WITH_PIP=1.
+if [ "${WITH_PYTHON:-1}" = 1 ] || [ "${WITH_PIP:-0}" = 1 ]; then
+  command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
+  python3 -m pip --version >/dev/null 2>&1 || need_apt+=(python3-pip)
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing system packages: ${need_apt[*]}"

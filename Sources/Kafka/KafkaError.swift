@@ -107,7 +107,8 @@ extension KafkaError {
     static func kraftDiagnosis(for text: String) -> String? {
         guard librdkafkaMisparsesKRaftApiVersions, text.contains("Read underflow") else { return nil }
         return "librdkafka \(librdkafkaVersion) cannot talk to KRaft-mode Kafka brokers (ApiVersion response "
-            + "'Read underflow'); install librdkafka 2.2 or newer (e.g. Ubuntu 24.04 ships 2.3)"
+            + "'Read underflow'); use librdkafka 2.2 or newer (Ubuntu 24.04 ships 2.3; on older systems "
+            + "'make modern-librdkafka' in the scorer's repository)"
     }
 
     /// Maps a librdkafka error code (and optional detail string) to a `KafkaError`.

@@ -75,6 +75,12 @@ public struct ScoringConfiguration: Sendable {
         }
     }
 
+    /// The consumer group session timeout in force: `kafka.sessionTimeoutMs`, else `-X
+    /// session.timeout.ms`, else librdkafka's default (45 s).
+    var sessionTimeoutMs: Int {
+        kafka.sessionTimeoutMs ?? kafka.properties["session.timeout.ms"].flatMap { Int($0) } ?? 45_000
+    }
+
     /// librdkafka properties the service sets itself and does not let `-X` override.
     static let managedProperties = [
         "enable.auto.commit", "enable.auto.offset.store", "enable.idempotence", "acks", "request.required.acks",

@@ -22,7 +22,8 @@ private typealias Timer = CoreMetrics.Timer
 /// - histograms `batch_size`, `scoring_seconds` (featurize + score of one batch),
 ///   `e2e_latency_seconds` (input message timestamp to output acknowledged);
 /// - gauges `consumer_lag{topic,partition}` (from librdkafka statistics), `model_info{model}`,
-///   `model_loaded_timestamp_seconds`, `producer_queue_depth`, `in_flight`, `ready`.
+///   `model_loaded_timestamp_seconds`, `producer_queue_depth`, `in_flight`, `ready`,
+///   `unassigned_seconds` (how long this group member has held no partitions; 0 while it holds some).
 ///
 /// Recording is thread-safe; counters are incremented once per batch, not per event.
 public final class ScoringMetrics: Sendable {
@@ -41,6 +42,7 @@ public final class ScoringMetrics: Sendable {
     private let inFlightGauge: Gauge
     private let readyGauge: Gauge
     private let modelLoadedAt: Gauge
+    private let unassignedSeconds: Gauge
 
     private struct Labelled: ~Copyable {
         var deadLetters: [String: Counter] = [:]
@@ -82,6 +84,7 @@ public final class ScoringMetrics: Sendable {
         inFlightGauge = Gauge(label: "scorer_in_flight", factory: factory)
         readyGauge = Gauge(label: "scorer_ready", factory: factory)
         modelLoadedAt = Gauge(label: "scorer_model_loaded_timestamp_seconds", factory: factory)
+        unassignedSeconds = Gauge(label: "scorer_unassigned_seconds", factory: factory)
     }
 
     // MARK: - Recording
@@ -113,6 +116,11 @@ public final class ScoringMetrics: Sendable {
                 windows.window.record(micros)
             }
         }
+    }
+
+    /// How long this group member has held no partitions (0 while it holds some).
+    func recordUnassigned(seconds: Double) {
+        unassignedSeconds.record(seconds)
     }
 
     /// Counts events routed to the dead-letter topic, by reason (the featurizer's error code).

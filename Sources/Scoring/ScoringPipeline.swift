@@ -66,6 +66,8 @@ final class ScoringPipeline: @unchecked Sendable {
     private var gatheredCount = 0
     private var spareBatches: [KafkaMessageBatch] = []
     private var lastCommitNanos: UInt64 = 0
+    /// Alerts when this member holds no partitions for too long.
+    var assignmentWatchdog: AssignmentWatchdog
     /// The source.topic / source.partition / source.offset headers of the output being produced,
     /// rewritten in place for each event (no allocation per event; librdkafka copies them).
     private let oversize: OversizeOutputs
@@ -92,6 +94,7 @@ final class ScoringPipeline: @unchecked Sendable {
         self.spareRuntime = ModelRuntime(model: model, maxBatch: configuration.maxBatch)
         self.worker = ScoringWorker(name: "scoring-worker")
         self.oversize = OversizeOutputs(producerConfig: configuration.producerConfig)
+        self.assignmentWatchdog = AssignmentWatchdog(sessionTimeoutMs: configuration.sessionTimeoutMs)
     }
 
     deinit {
@@ -104,6 +107,7 @@ final class ScoringPipeline: @unchecked Sendable {
     func run() throws {
         defer { worker.stop() }  // nothing is handed to the worker once this returns
         try consumer.subscribe(topics: [configuration.inputTopic])
+        assignmentWatchdog.joined(now: DispatchTime.now().uptimeNanoseconds)
         logger.info("consuming", metadata: [
             "topic": "\(configuration.inputTopic)", "group": "\(configuration.group)",
             "model": "\(runtime.model.name)", "kernel": "\(runtime.model.forest.kernelDescription)",
@@ -123,6 +127,7 @@ final class ScoringPipeline: @unchecked Sendable {
                 try republishRefused()
                 try commitIfDue(force: false)
                 metrics.recordProducerQueue(depth: producer.outstandingCount, inFlight: tracker.inFlight)
+                checkAssignmentWatchdog()
             }
         } catch {
             failure = error
@@ -535,6 +540,7 @@ final class ScoringPipeline: @unchecked Sendable {
             control.ready.store(true, ordering: .relaxed)
             metrics.recordReady(!control.isStopRequested)
             logger.info("partitions assigned", metadata: ["partitions": "\(partitions.sorted())"])
+            noteAssignment(count: assigned.count)
         case .revoked:
             // Finish what was gathered (including events of the revoked partitions), wait for their
             // outputs, and commit them before the partitions go.
@@ -560,6 +566,7 @@ final class ScoringPipeline: @unchecked Sendable {
 
     private func finishRevocation(_ topicPartitions: [TopicPartition], _ partitions: [SourcePartition]) {
         assigned.subtract(topicPartitions)
+        noteAssignment(count: assigned.count)
         tracker.remove(partitions)
         metrics.forgetLag(of: partitions)
     }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Kafka
 import KafkaOptions
 import Logging
 import Scoring
@@ -114,6 +115,7 @@ struct RunCommand: AsyncParsableCommand {
         routeLibrdkafkaLogs(to: Logger(label: "librdkafka"))
         var logger = Logger(label: "scorer")
         logger.logLevel = level
+        logger.info("scorer \(Scorer.version), librdkafka \(KafkaError.librdkafkaVersion)")
 
         let configuration: ScoringConfiguration
         do {

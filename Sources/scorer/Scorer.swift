@@ -1,8 +1,12 @@
 import ArgumentParser
+import Kafka
 
 /// The `scorer` command line: the service, its demo, offline scoring, and the operator tools.
 @main
 struct Scorer: AsyncParsableCommand {
+    /// The scorer's own version.
+    static let version = "0.1.0"
+
     static let configuration = CommandConfiguration(
         commandName: "scorer",
         abstract: "Real-time install-probability scoring of ad impressions over Kafka.",
@@ -22,7 +26,9 @@ struct Scorer: AsyncParsableCommand {
             Kafka addresses: --brokers HOST:PORT[,...] or @FILE, else $SCORER_BROKERS.
             Any librdkafka property: -X key=value (repeatable), e.g. for SASL/TLS.
             """,
-        version: "0.1.0",
+        // The librdkafka loaded at run time (which LD_LIBRARY_PATH or scripts/librdkafka.sh may
+        // change without a rebuild), not the headers it was compiled against.
+        version: "\(Scorer.version) (librdkafka \(KafkaError.librdkafkaVersion))",
         subcommands: [
             DemoCommand.self, RunCommand.self, ScoreCommand.self, ModelCommand.self,
             BrokerCommand.self, LagCommand.self,

@@ -21,9 +21,10 @@ final class FakeScorer: @unchecked Sendable {
     private var finished = false
     private(set) var answered = 0
 
-    init(bootstrapServers: String, drop: Set<String> = [], duplicate: Set<String> = [], deadLetter: Set<String> = [],
+    /// - Parameter config: client settings for the test broker (`TestBroker.config`).
+    init(config kafka: KafkaConfig, drop: Set<String> = [], duplicate: Set<String> = [], deadLetter: Set<String> = [],
          capacity: Double? = nil) throws {
-        var config = KafkaConfig.developmentCluster(bootstrapServers: bootstrapServers)
+        var config = kafka
         config.groupID = "fake-scorer"
         config.autoOffsetReset = .earliest
         let assigned = self.assigned
@@ -33,7 +34,7 @@ final class FakeScorer: @unchecked Sendable {
                 if event.kind == .assigned { assigned.set() }
             })
         try consumer.subscribe(topics: ["impressions"])
-        var producerConfig = KafkaConfig.developmentCluster(bootstrapServers: bootstrapServers)
+        var producerConfig = kafka
         producerConfig.lingerMs = 1
         producer = try KafkaProducer(config: producerConfig)
         self.drop = drop

@@ -15,14 +15,17 @@ final class ScorerProcess {
 
     /// The `scorer` executable built next to the test bundle (`swift test` builds it too).
     static var executableURL: URL {
-        get throws {
-            let candidates = [
-                URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("scorer"),
-                packageRoot.appendingPathComponent(".build/debug/scorer"),
-            ]
-            let found = candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) }
-            return try #require(found, "no built 'scorer' next to the tests; run 'swift build' first (looked at \(candidates.map(\.path)))")
-        }
+        get throws { try executableURL(named: "scorer") }
+    }
+
+    /// A product of this package (`scorer`, `simulator`) built next to the test bundle.
+    static func executableURL(named name: String) throws -> URL {
+        let candidates = [
+            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(name),
+            packageRoot.appendingPathComponent(".build/debug/\(name)"),
+        ]
+        let found = candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) }
+        return try #require(found, "no built '\(name)' next to the tests; run 'swift build' first (looked at \(candidates.map(\.path)))")
     }
 
     /// The package root: the nearest folder above this file that holds Package.swift.
@@ -35,13 +38,14 @@ final class ScorerProcess {
         return URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
     }
 
-    /// Starts `scorer <arguments>`, with stdout and stderr going to a log file.
-    init(_ arguments: [String], name: String, directory: URL) throws {
+    /// Starts `<executable> <arguments>` (`scorer` unless told otherwise), with stdout and stderr
+    /// going to a log file.
+    init(_ arguments: [String], name: String, directory: URL, executable: String = "scorer") throws {
         logURL = directory.appendingPathComponent("\(name).log")
         _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
         logHandle = try FileHandle(forWritingTo: logURL)
         logHandle.seekToEndOfFile()
-        process.executableURL = try Self.executableURL
+        process.executableURL = try Self.executableURL(named: executable)
         process.arguments = arguments
         process.currentDirectoryURL = Self.packageRoot
         process.standardOutput = logHandle

@@ -1,36 +1,45 @@
 import Foundation
 import Kafka
+import TestBrokers
 import Testing
 
-/// A development cluster (librdkafka's mock brokers, real Kafka protocol over TCP) with the
-/// service's three topics, plus helpers to produce events and read outputs back.
+/// A broker with the service's three topics, plus helpers to produce events and read outputs back.
 ///
-/// It lives in the test process, so `scorer` child processes can be killed and restarted against
-/// the same brokers.
+/// The broker is the one `TestBroker.selected` names: librdkafka's mock cluster (real Kafka
+/// protocol over TCP, in this process) by default, or Tansu (`SCORER_TEST_BROKER=tansu`). Either
+/// outlives the `scorer` child processes a test kills and restarts.
 final class TestCluster: Sendable {
-    let cluster: DevelopmentCluster
+    let broker: TestBroker
     let inputPartitions: Int
     static let input = "impressions"
     static let output = "predictions"
     static let outputPartitions = 2
     static let deadLetters = "impressions.dlq"
 
-    /// - Parameter outputBroker: with 2 brokers, the output topics' leader (the input's is broker 1).
+    /// The mock cluster, for tests that take brokers down or move leaders (nil on Tansu: such
+    /// tests are disabled there with `TestBroker.needsMockFaults`).
+    var cluster: DevelopmentCluster! { broker.developmentCluster }
+
+    /// - Parameter brokers: with 2 brokers (mock cluster only), the input's leader is broker 1 and
+    ///   the output topics' is broker 2.
     init(inputPartitions: Int = 4, brokers: Int = 1) throws {
-        cluster = try DevelopmentCluster(brokers: brokers)
+        broker = try TestBroker(brokers: brokers)
         self.inputPartitions = inputPartitions
-        try cluster.createTopic(Self.input, partitions: inputPartitions)
-        try cluster.createTopic(Self.output, partitions: Self.outputPartitions)
-        try cluster.createTopic(Self.deadLetters, partitions: 1)
-        if brokers > 1 {
+        try broker.createTopic(Self.input, partitions: inputPartitions)
+        try broker.createTopic(Self.output, partitions: Self.outputPartitions)
+        try broker.createTopic(Self.deadLetters, partitions: 1)
+        if brokers > 1, let cluster = broker.developmentCluster {
             for partition in 0..<inputPartitions { try cluster.setLeader(topic: Self.input, partition: partition, broker: 1) }
             for partition in 0..<Self.outputPartitions { try cluster.setLeader(topic: Self.output, partition: partition, broker: 2) }
             try cluster.setLeader(topic: Self.deadLetters, partition: 0, broker: 2)
         }
     }
 
-    var bootstrapServers: String { cluster.bootstrapServers }
-    var config: KafkaConfig { KafkaConfig.developmentCluster(bootstrapServers: bootstrapServers) }
+    var bootstrapServers: String { broker.bootstrapServers }
+    /// Client settings for this broker (see `TestBroker.config`).
+    var config: KafkaConfig { broker.config }
+    /// `scorer run` options selecting the client settings for this broker.
+    var commandLineOptions: [String] { broker.commandLineOptions }
 
     /// Produces `events` (key = the event's key) to the input topic and waits until all are acknowledged.
     func produce(_ events: [TestEvent]) async throws {
@@ -68,15 +77,15 @@ final class TestCluster: Sendable {
 
     /// Reads every output (predictions and dead letters) from the beginning until `count` have
     /// arrived and `settle` passes without more, or `timeout` passes.
+    ///
+    /// Reads the partitions directly (no consumer group): nothing to join, so no group
+    /// coordinator delay (Tansu holds a join for half the session timeout).
     func readOutputs(atLeast count: Int, timeout: Duration, settle: Duration = .milliseconds(500)) async throws -> [Output] {
-        var readerConfig = self.config
-        readerConfig.groupID = "test-reader-\(UUID().uuidString)"
-        readerConfig.autoOffsetReset = .earliest
-        let config = readerConfig
+        let config = self.config
         let deadline = ContinuousClock.now + timeout
         return try await KafkaThread.run(name: "test-read") {
             let consumer = try KafkaConsumer(config: config)
-            try consumer.subscribe(topics: [Self.output, Self.deadLetters])
+            try consumer.assignAll(topics: [Self.output, Self.deadLetters], offset: TopicPartitionOffset.beginning)
             defer { try? consumer.close() }
             var outputs: [Output] = []
             var quietSince = ContinuousClock.now
@@ -93,10 +102,14 @@ final class TestCluster: Sendable {
         }
     }
 
-    /// The group's committed offset per input partition (nil where none) and the high watermarks.
+    /// The group's committed offset per input partition (nil where none) and the log end offsets.
+    ///
+    /// On Tansu the log end is read from the partitions themselves: its ListOffsets(latest) answers
+    /// the last record batch's base offset + 1, not the log end (README, Troubleshooting).
     func committedAndEnd(group: String) async throws -> (committed: [Int: Int64], end: [Int: Int64]) {
         let config = self.config
         let partitions = inputPartitions
+        let readEnds = broker.kind == .tansu
         return try await KafkaThread.run(name: "test-admin") {
             let admin = try KafkaAdmin(config: config)
             let lag = try admin.lag(group: group, topic: Self.input, timeoutMs: 10_000)
@@ -107,8 +120,26 @@ final class TestCluster: Sendable {
                 end[entry.partition] = entry.highWatermark
             }
             #expect(end.count == partitions)
+            if readEnds { end = try Self.readLogEnds(config: config, partitions: partitions) }
             return (committed, end)
         }
+    }
+
+    /// The next offset after the last message of every input partition, read from the beginning
+    /// until nothing more arrives for a second.
+    private static func readLogEnds(config: KafkaConfig, partitions: Int) throws -> [Int: Int64] {
+        let consumer = try KafkaConsumer(config: config, readsHeaders: false)
+        try consumer.assignAll(topics: [input], offset: TopicPartitionOffset.beginning)
+        defer { try? consumer.close() }
+        var end = Dictionary(uniqueKeysWithValues: (0..<partitions).map { ($0, Int64(0)) })
+        var quietSince = ContinuousClock.now
+        while ContinuousClock.now - quietSince < .seconds(1) {
+            let batch = try consumer.poll(maxMessages: 10_000, timeoutMs: 100)
+            if batch.isEmpty { continue }
+            quietSince = ContinuousClock.now
+            for message in batch { end[message.partition] = max(end[message.partition] ?? 0, message.offset + 1) }
+        }
+        return end
     }
 }
 

@@ -17,6 +17,7 @@ dpkg -s pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
 if [ "${WITH_PYTHON:-1}" = 1 ] || [ "${WITH_PIP:-0}" = 1 ]; then
   command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
   python3 -m pip --version >/dev/null 2>&1 || need_apt+=(python3-pip)
+  dpkg -s libgomp1 >/dev/null 2>&1 || need_apt+=(libgomp1)  # OpenMP runtime of the lightgbm wheel
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing system packages: ${need_apt[*]}"
@@ -25,7 +26,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 if [ "${WITH_PYTHON:-1}" = 1 ]; then
-  if ! python3 -c 'import xgboost, numpy, pandas, sklearn' >/dev/null 2>&1; then
+  if ! python3 -c 'import xgboost, lightgbm, numpy, pandas, sklearn' >/dev/null 2>&1; then
     echo "setup: installing Python packages from models/train/requirements.txt"
     python3 -m pip install -q -r models/train/requirements.txt 2>/dev/null \
       || python3 -m pip install -q --break-system-packages -r models/train/requirements.txt

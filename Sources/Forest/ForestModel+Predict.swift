@@ -56,8 +56,18 @@ extension ForestModel {
     }
 
     /// The leaf each tree routes each row to, as XGBoost node ids (`pred_leaf=True`), row-major
-    /// `rowCount × treeCount`.
+    /// `rowCount × treeCount`; for LightGBM models its leaf indices (`pred_leaf=True`).
     public func predictLeaves(_ rows: [Float]) throws -> [Int32] {
+        var input = rows
+        float64?.rewrite(&input, featureCount: featureCount)
+        var leaves = try nodeIDsOfLeaves(input)
+        if let offsets = float64?.leafIndexOffsets {
+            for index in leaves.indices { leaves[index] -= offsets[index % offsets.count] }
+        }
+        return leaves
+    }
+
+    private func nodeIDsOfLeaves(_ rows: [Float]) throws -> [Int32] {
         let count = try rowCount(of: rows)
         var leaves = [Int32](repeating: 0, count: count * treeCount)
         if let perfect {
@@ -121,7 +131,7 @@ extension ForestModel {
     /// The kernel ``predict(rows:count:into:threads:)`` uses: the vector kernel when the model has
     /// a perfect-tree layout and this CPU has AVX2, otherwise the portable one.
     var preferredKernel: Kernel {
-        perfect != nil && PerfectForest.vectorKernelAvailable ? .vector : .portable
+        perfect != nil && float64 == nil && PerfectForest.vectorKernelAvailable ? .vector : .portable
     }
 
     /// The batch kernel and node layout this model uses on this machine, for `scorer model inspect`
@@ -129,8 +139,9 @@ extension ForestModel {
     /// AVX2, or `FOREST_KERNEL=portable`) or `"portable, packed nodes"` (trees
     /// too deep or sparse to pad to perfect trees).
     public var kernelDescription: String {
-        guard perfect != nil else { return "portable, packed nodes" }
-        return preferredKernel == .vector ? "avx2, perfect trees" : "portable, perfect trees"
+        let sums = float64 == nil ? "" : ", float64 sums"
+        guard perfect != nil else { return "portable, packed nodes" + sums }
+        return (preferredKernel == .vector ? "avx2, perfect trees" : "portable, perfect trees") + sums
     }
 
     /// Scores `count` rows, split across `threads` workers by whole row blocks.
@@ -166,6 +177,9 @@ extension ForestModel {
         rows: UnsafePointer<Float>, range: Range<Int>, output: UnsafeMutablePointer<Float>, width: Int, blockSize: Int,
         transformed: Bool, kernel: Kernel
     ) {
+        if let float64 {
+            return scoreFloat64(float64, rows: rows, range: range, output: output, width: width, transformed: transformed)
+        }
         let groups = outputCount
         if width == groups {
             var start = range.lowerBound

@@ -1,9 +1,9 @@
 public import Foundation
 
-/// A compiled, immutable XGBoost tree ensemble, ready to score rows.
+/// A compiled, immutable tree ensemble (XGBoost or LightGBM), ready to score rows.
 ///
 /// Load one with ``load(contentsOf:)`` (a `.json` or `.ubj` file written by XGBoost's
-/// `Booster.save_model`, or a model bundle folder holding `model.json`), then call
+/// `Booster.save_model`, a LightGBM `model.txt`, or a model bundle folder holding either), then call
 /// ``predict(rows:count:into:)`` or ``predictMargins(rows:count:into:)`` on row-major Float32
 /// buffers (`NaN` = missing). Results are bit-identical to XGBoost 3.2's
 /// `predict(output_margin=True)` for margins and to `predict()` for transformed outputs.
@@ -47,6 +47,8 @@ public final class ForestModel: Sendable {
     let hasCategoricalSplits: Bool
     /// TreeSHAP tables (``TreeExplainer``), or why the model cannot explain (no node covers).
     let explainer: Result<TreeExplainer, ForestError>
+    /// LightGBM models: float64 leaves, input rewrites, linear leaves (`ForestModel+Float64.swift`).
+    let float64: Float64Parts?
 
     /// Number of values per row that ``predict(rows:count:into:)`` writes: 1 for `multi:softmax`
     /// (the class index), ``outputCount`` otherwise.
@@ -70,8 +72,10 @@ public final class ForestModel: Sendable {
         public let categoricalSplits: Int
         /// Features used by at least one split.
         public let featuresUsed: Int
-        /// XGBoost version that wrote the file, e.g. [3, 2, 0].
+        /// XGBoost version that wrote the file, e.g. [3, 2, 0] (empty for LightGBM models).
         public let xgboostVersion: [Int]
+        /// The file format: `XGBoost` or `LightGBM <version>` (e.g. `LightGBM v4`).
+        public let format: String
         /// Bytes of the compiled nodes and category tables.
         public let compiledBytes: Int
     }
@@ -80,14 +84,17 @@ public final class ForestModel: Sendable {
 
     /// Loads and compiles a model.
     ///
-    /// - Parameter url: an XGBoost `.json` or `.ubj` file, or a folder holding `model.json`
-    ///   (a model bundle). The format is detected from the content, not the extension.
+    /// - Parameter url: an XGBoost `.json` or `.ubj` file, a LightGBM `model.txt`, or a folder
+    ///   holding `model.json` or `model.txt` (a model bundle). The format is detected from the
+    ///   content, not the extension.
     /// - Throws: ``ForestError`` naming the problem (file, byte offset, tree and node).
     public static func load(contentsOf url: URL) throws -> ForestModel {
         var fileURL = url
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue {
             fileURL = url.appendingPathComponent("model.json")
+            let text = url.appendingPathComponent("model.txt")
+            if !FileManager.default.fileExists(atPath: fileURL.path), FileManager.default.fileExists(atPath: text.path) { fileURL = text }
         }
         let data: Data
         do {
@@ -107,7 +114,8 @@ public final class ForestModel: Sendable {
         try load(contentsOf: URL(fileURLWithPath: path))
     }
 
-    /// Decodes and compiles a model from the bytes of an XGBoost `.json` or `.ubj` file.
+    /// Decodes and compiles a model from the bytes of an XGBoost `.json` or `.ubj` file or a
+    /// LightGBM text model.
     ///
     /// - Throws: ``ForestError`` for malformed or unsupported models.
     public convenience init(serialized bytes: [UInt8]) throws {
@@ -115,7 +123,8 @@ public final class ForestModel: Sendable {
     }
 
     static func decodeDefinition(_ bytes: [UInt8]) throws -> ModelDefinition {
-        try ModelDecoder.decode(parseDocument(bytes))
+        if LightGBMModel.looksLikeModel(bytes) { return try LightGBMModel.parse(bytes).definition() }
+        return try ModelDecoder.decode(parseDocument(bytes))
     }
 
     static func parseDocument(_ bytes: [UInt8]) throws -> DocumentValue {
@@ -148,7 +157,9 @@ public final class ForestModel: Sendable {
         baseMargins = definition.baseMargins
         let weights: [Float]? = definition.treeWeights.flatMap { $0.contains(where: { $0 != 1 }) ? $0 : nil }
         perfect = PerfectForest(definition: definition, treeWeights: weights)
-        explainer = TreeExplainer.compile(definition)
+        explainer = definition.lightGBM == nil
+            ? TreeExplainer.compile(definition)
+            : .failure(.unsupported("TreeSHAP explanations are not supported for LightGBM models"))
 
         var nodes = [PackedNode]()
         if perfect == nil { nodes.reserveCapacity(definition.trees.reduce(0) { $0 + $1.nodeCount }) }
@@ -207,6 +218,11 @@ public final class ForestModel: Sendable {
         self.treeWeights = weights
         self.categoryWords = categoryWords
         self.hasCategoricalSplits = categoricalSplits > 0
+        var float64: Float64Parts?
+        if let semantics = definition.lightGBM {
+            float64 = Float64Parts(semantics: semantics, perfect: self.perfect, packedRoots: roots, packedNodeCount: nodes.count)
+        }
+        self.float64 = float64
 
         let treeDepthList = definition.trees.map(\.depth)
         summary = Summary(
@@ -220,8 +236,9 @@ public final class ForestModel: Sendable {
             categoricalSplits: categoricalSplits,
             featuresUsed: usedFeatures.count,
             xgboostVersion: definition.xgboostVersion,
-            compiledBytes: perfect?.compiledBytes ?? (nodes.count * MemoryLayout<PackedNode>.stride + categoryWords.count * 4
-                + roots.count * (4 * 3 + (weights == nil ? 0 : 4)))
+            format: definition.lightGBM.map { "LightGBM \($0.version)" } ?? "XGBoost",
+            compiledBytes: (float64?.compiledBytes ?? 0) + (perfect?.compiledBytes ?? (nodes.count * MemoryLayout<PackedNode>.stride + categoryWords.count * 4
+                + roots.count * (4 * 3 + (weights == nil ? 0 : 4))))
         )
     }
 

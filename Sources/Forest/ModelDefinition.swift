@@ -25,7 +25,7 @@ struct TreeDefinition: Sendable {
     func isLeaf(_ node: Int) -> Bool { leftChildren[node] == -1 }
 }
 
-/// A decoded, validated XGBoost model: everything prediction needs, nothing more.
+/// A decoded, validated XGBoost (or compiled LightGBM) model: everything prediction needs, nothing more.
 struct ModelDefinition: Sendable {
     var featureCount: Int
     /// Margins per row: classes for multi-class, targets for multi-target, otherwise 1.
@@ -42,6 +42,8 @@ struct ModelDefinition: Sendable {
     var featureNames: [String]
     var featureTypes: [String]
     var xgboostVersion: [Int]
+    /// LightGBM models only: float64 leaves and sums, input rewriting, averaging, linear leaves.
+    var lightGBM: LightGBMSemantics? = nil
 
     /// Initial margins, one per output (`ProbToMargin(base_score)`).
     var baseMargins: [Float] { baseScores.map { objective.margin(fromBaseScore: $0) } }

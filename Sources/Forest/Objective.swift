@@ -26,6 +26,8 @@ public struct Objective: Sendable, Hashable, CustomStringConvertible {
         case hinge
         case softprob
         case softmax
+        /// A LightGBM objective's transform (float64; `Objective+LightGBM.swift`).
+        case lightGBM(LightGBMTransform)
     }
 
     /// How the stored `base_score` (response space) becomes the initial margin.
@@ -66,6 +68,13 @@ public struct Objective: Sendable, Hashable, CustomStringConvertible {
         default:
             throw ForestError.unsupported("objective '\(name)' is not supported")
         }
+    }
+
+    /// A LightGBM objective named by its `objective=` line.
+    init(name: String, lightGBM transform: LightGBMTransform) {
+        self.name = name
+        self.transform = .lightGBM(transform)
+        baseScoreLink = .identity
     }
 
     /// The initial margin for a stored base score (XGBoost's `ProbToMargin`).
@@ -116,6 +125,9 @@ public struct Objective: Sendable, Hashable, CustomStringConvertible {
             for index in 1..<max(count, 1) where values[index] > values[best] { best = index }
             values[0] = Float(best)
             return 1
+        case .lightGBM(let transform):
+            transform.applyRounded(values, count: count)
+            return count
         }
     }
 

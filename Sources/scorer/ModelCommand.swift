@@ -6,7 +6,7 @@ import Foundation
 struct ModelCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "model",
-        abstract: "Inspect an XGBoost model or measure its scoring speed.",
+        abstract: "Inspect an XGBoost or LightGBM model or measure its scoring speed.",
         subcommands: [InspectModelCommand.self, BenchModelCommand.self]
     )
 }
@@ -18,12 +18,13 @@ struct InspectModelCommand: ParsableCommand {
         abstract: "Print a model's objective, trees, depth, features, categorical splits and size.",
         usage: "scorer model inspect models/install-v1\n  scorer model inspect model.ubj",
         discussion: """
-        PATH is an XGBoost model saved by Booster.save_model (.json or .ubj) or a model bundle \
-        folder (its model.json is read). The model is fully validated, exactly as the scorer loads it.
+        PATH is an XGBoost model saved by Booster.save_model (.json or .ubj), a LightGBM text model \
+        (model.txt), or a model bundle folder (its model.json or model.txt is read). The model is \
+        fully validated, exactly as the scorer loads it.
         """
     )
 
-    @Argument(help: ArgumentHelp("An XGBoost .json/.ubj model or a model bundle folder.", valueName: "PATH"))
+    @Argument(help: ArgumentHelp("An XGBoost .json/.ubj model, a LightGBM model.txt, or a model bundle folder.", valueName: "PATH"))
     var path: String
 
     func run() throws {
@@ -31,13 +32,18 @@ struct InspectModelCommand: ParsableCommand {
         let summary = model.summary
         var lines = [String]()
         lines.append("model:             \(path)")
+        lines.append("format:            \(summary.format)")
         if !summary.xgboostVersion.isEmpty {
             lines.append("xgboost version:   \(summary.xgboostVersion.map(String.init).joined(separator: "."))")
         }
         lines.append("objective:         \(model.objective.name)")
         lines.append("booster:           \(summary.booster)")
         lines.append("outputs:           \(model.outputCount) margin(s) per row, \(model.predictionCount) prediction(s) per row")
-        lines.append("base score:        \(model.baseScores.map(\.description).joined(separator: ", ")) (margin \(model.baseMargins.map(\.description).joined(separator: ", ")))")
+        if model.sumsInFloat64 {
+            lines.append("base score:        none (LightGBM adds the initial score to the first trees' leaves; sums in float64)")
+        } else {
+            lines.append("base score:        \(model.baseScores.map(\.description).joined(separator: ", ")) (margin \(model.baseMargins.map(\.description).joined(separator: ", ")))")
+        }
         lines.append("trees:             \(model.treeCount)")
         lines.append("nodes:             \(summary.reachableNodes) reachable (\(summary.leaves) leaves), \(summary.storedNodes) stored")
         lines.append("depth:             min \(summary.minimumDepth), mean \(String(format: "%.2f", summary.meanDepth)), max \(summary.maximumDepth)")
@@ -69,7 +75,7 @@ struct BenchModelCommand: ParsableCommand {
         """
     )
 
-    @Argument(help: ArgumentHelp("An XGBoost .json/.ubj model or a model bundle folder.", valueName: "PATH"))
+    @Argument(help: ArgumentHelp("An XGBoost .json/.ubj model, a LightGBM model.txt, or a model bundle folder.", valueName: "PATH"))
     var path: String
 
     @Option(help: ArgumentHelp("Raw float32 rows (row-major); default: random rows.", valueName: "FILE"))

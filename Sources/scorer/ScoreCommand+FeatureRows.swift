@@ -5,7 +5,8 @@ import Foundation
 extension ScoreCommand {
     /// Scores a headerless CSV of feature rows: one row per line, one column per model feature,
     /// an empty field or `nan` = missing. Prints one line per row (multi-output: comma-separated),
-    /// each number in the shortest form that round-trips a Float32.
+    /// each number in the shortest form that round-trips a Float32, or a Float64 for models that sum
+    /// in float64 (LightGBM), so the values can be compared bit for bit with the library's.
     func scoreFeatureRows(csvPath: String) throws {
         let forest = try ForestModel.load(path: model)
         if explanation.isEnabled { try explanation.check(forest) }
@@ -26,6 +27,7 @@ extension ScoreCommand {
         let width = explanation.isEnabled ? explanation.width(forest) : margin ? forest.outputCount : forest.predictionCount
         var indices = [Int32]()
         var results = [Float](repeating: 0, count: batchSize * width)
+        var exact = [Double](repeating: 0, count: forest.sumsInFloat64 ? batchSize * width : 0)
         var text = ""
         while true {
             rows.removeAll(keepingCapacity: true)
@@ -36,6 +38,14 @@ extension ScoreCommand {
                 try results.withUnsafeMutableBufferPointer { out in
                     if explanation.isEnabled {
                         try forest.contributions(rows: input, count: count, into: out)
+                    } else if forest.sumsInFloat64 {
+                        try exact.withUnsafeMutableBufferPointer { out in
+                            if margin {
+                                try forest.predictMargins(rows: input, count: count, into: out)
+                            } else {
+                                try forest.predict(rows: input, count: count, into: out)
+                            }
+                        }
                     } else if margin {
                         try forest.predictMargins(rows: input, count: count, into: out)
                     } else {
@@ -56,7 +66,7 @@ extension ScoreCommand {
             for row in 0..<count {
                 for column in 0..<width {
                     if column > 0 { text += "," }
-                    text += results[row * width + column].description
+                    text += forest.sumsInFloat64 ? exact[row * width + column].description : results[row * width + column].description
                 }
                 text += "\n"
             }

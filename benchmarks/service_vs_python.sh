@@ -6,10 +6,16 @@
 #   bash benchmarks/service_vs_python.sh                     # the full run (about 6-8 minutes)
 #   bash benchmarks/service_vs_python.sh --backlog 100000 --repeats 1 --latency-seconds 20   # quick look
 #
+#   bash benchmarks/service_vs_python.sh --broker tansu --partitions 8   # against Tansu (librdkafka 2.3.0 loaded
+#                                                                      # for every client, scripts/librdkafka.sh)
+#
 # Every option is passed to benchmarks/service/compare.py (see its --help).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 swift build -c release --product scorer >&2
 swift build -c release --product simulator >&2
 bin="$(swift build -c release --show-bin-path)"
+if [[ " $* " == *" --broker tansu "* ]]; then
+    exec bash scripts/librdkafka.sh exec -- python3 benchmarks/service/compare.py --scorer "$bin/scorer" --simulator "$bin/simulator" "$@"
+fi
 exec python3 benchmarks/service/compare.py --scorer "$bin/scorer" --simulator "$bin/simulator" "$@"

@@ -213,12 +213,16 @@ def service_argv(side: str, args, brokers_file: str, group: str, topics: tuple[s
                 "--input-topic", inp, "--output-topic", out, "--dlq-topic", dlq, "--log-level", "warning"]
         if fetch_wait_max_ms is not None:
             argv += ["-X", f"fetch.wait.max.ms={fetch_wait_max_ms}"]
+        if args.session_timeout_ms is not None:
+            argv += ["-X", f"session.timeout.ms={args.session_timeout_ms}"]
         return argv
     argv = [sys.executable, "-u", os.path.join(REPO, "benchmarks", "python_baseline.py"),
             "--brokers", f"@{brokers_file}", "--group", group, "--model", args.model,
             "--input-topic", inp, "--output-topic", out, "--dlq-topic", dlq]
     if fetch_wait_max_ms is not None:
         argv += ["--fetch-wait-max-ms", str(fetch_wait_max_ms)]
+    if args.session_timeout_ms is not None:
+        argv += ["-X", f"session.timeout.ms={args.session_timeout_ms}"]
     return argv
 
 
@@ -239,7 +243,8 @@ def throughput_round(side, args, brokers, brokers_file, round_no, logdir):
         done, polls = 0, 0
         while True:
             svc.check_alive()
-            samples.append((time.monotonic(), outputs.acknowledged() - base, cpu_seconds(svc.pid)))
+            samples.append((time.monotonic(), outputs.acknowledged() - base, cpu_seconds(svc.pid),
+                            cpu_seconds(args.broker_pid)))
             if polls % 4 == 0:
                 done = progress.committed()
             polls += 1
@@ -256,7 +261,7 @@ def throughput_round(side, args, brokers, brokers_file, round_no, logdir):
 
     # Sustained rate: outputs acknowledged between 10% and 90% of the backlog (start-up, group
     # join and the tail excluded), the crossing moments interpolated between 25 ms samples.
-    counts = [(t, n) for t, n, _ in samples]
+    counts = [(t, n) for t, n, _, _ in samples]
     t10, t90 = crossing_time(counts, 0.1 * total), crossing_time(counts, 0.9 * total)
     events = 0.8 * total
     seconds = t90 - t10
@@ -264,11 +269,15 @@ def throughput_round(side, args, brokers, brokers_file, round_no, logdir):
     a = max((s for s in samples if s[0] <= t10), key=lambda s: s[0])
     b = min((s for s in samples if s[0] >= t90), key=lambda s: s[0])
     cpu = b[2] - a[2]
+    broker_cpu = b[3] - a[3]
     result = {"rate": events / seconds if seconds > 0 else float("inf"),
               "cpu_s_per_million": cpu / (b[1] - a[1]) * 1e6 if b[1] > a[1] else float("nan"),
+              "broker_cpu_s_per_million": broker_cpu / (b[1] - a[1]) * 1e6 if b[1] > a[1] else float("nan"),
+              "broker_cores": broker_cpu / (b[0] - a[0]) if b[0] > a[0] else float("nan"),
               "wall_s": samples[-1][0] - started, "window_events": events, "window_s": seconds}
     log(f"throughput {side} round {round_no}: {result['rate']:,.0f} events/s, "
-        f"{result['cpu_s_per_million']:.1f} CPU-s per million, {result['wall_s']:.1f} s from start to fully committed")
+        f"{result['cpu_s_per_million']:.1f} CPU-s per million (broker {result['broker_cpu_s_per_million']:.1f}), "
+        f"{result['wall_s']:.1f} s from start to fully committed")
     return result
 
 
@@ -304,12 +313,14 @@ def latency_round(side, args, brokers, brokers_file, round_no, logdir):
             sim = subprocess.Popen(sim_argv, stdout=out, stderr=err, cwd=REPO)
             t0 = time.monotonic()
             cpu_start = cpu_seconds(svc.pid)
+            broker_start = cpu_seconds(args.broker_pid)
             while sim.poll() is None:
                 svc.check_alive()
                 if time.monotonic() - t0 >= 10 and time.monotonic() - t0 <= args.latency_seconds:
                     rss.append(rss_mb(svc.pid))
                 time.sleep(1.0)
             cpu_used = cpu_seconds(svc.pid) - cpu_start
+            broker_used = cpu_seconds(args.broker_pid) - broker_start
             wall = time.monotonic() - t0
     finally:
         svc.stop()
@@ -332,7 +343,8 @@ def latency_round(side, args, brokers, brokers_file, round_no, logdir):
               "kept_up": summary.get("kept_up"),
               "rss_mb_median": statistics.median(rss) if rss else float("nan"),
               "rss_mb_max": max(rss) if rss else float("nan"),
-              "cpu_cores": cpu_used / wall if wall > 0 else float("nan")}
+              "cpu_cores": cpu_used / wall if wall > 0 else float("nan"),
+              "broker_cores": broker_used / wall if wall > 0 else float("nan")}
     log(f"latency {side} round {round_no}: p50 {result['p50_ms']:.2f} ms, p99 {result['p99_ms']:.2f} ms, "
         f"max {result['max_ms']:.1f} ms, missing {result['missing']}, RSS {result['rss_mb_median']:.0f} MB, "
         f"{result['cpu_cores']:.2f} cores")
@@ -374,6 +386,36 @@ class DevelopmentBroker:
         self.log.close()
 
 
+class TansuBroker(DevelopmentBroker):
+    """Tansu (scripts/tansu.sh run) in a child process with the given topics; yields (address,
+    bootstrap file). Every client must load librdkafka >= 2.2 (service_vs_python.sh sees to it)."""
+
+    def __init__(self, args, logdir, name, partitions, topics):
+        self.file = os.path.join(logdir, f"bootstrap-{name}")
+        argv = ["bash", os.path.join(REPO, "scripts", "tansu.sh"), "run", "--partitions", str(partitions),
+                "--bootstrap-file", self.file]
+        for t in topics:
+            argv += ["--topic", f"{t}:{partitions}"]
+        self.argv = argv
+        self.log_path = os.path.join(logdir, f"broker-{name}.log")
+
+    def __exit__(self, *_):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+
+
+def broker_pid(brokers: str, fallback: int) -> int:
+    """The broker process: Tansu's own (found by its listener), or `scorer broker` (the mock
+    cluster runs inside it)."""
+    found = subprocess.run(["pgrep", "-f", f"tansu broker --listener-url tcp://{brokers}"],
+                           capture_output=True, text=True).stdout.split()
+    return int(found[0]) if found else fallback
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     bin_dir = os.path.join(REPO, ".build", "release")
@@ -396,11 +438,17 @@ def main():
                         "setting, 1). The mock broker holds an empty fetch this long even when data arrives (a real "
                         "broker answers at once), so 0 cuts about 1 ms per consuming hop at the price of polling "
                         "the broker without pause while idle; see BENCHMARKS.md")
-    p.add_argument("--measurer-fetch-wait-max-ms", type=int, default=0,
+    p.add_argument("--measurer-fetch-wait-max-ms", type=int, default=None,
                    help="fetch.wait.max.ms of the simulator's consumer that reads the predictions back (the "
                         "measuring instrument, not the service under test). 0 (the default) makes it ask again at "
                         "once, as a real broker answers a waiting fetch as soon as data arrives; 1 adds the mock "
                         "broker's hold (up to 1 ms) to every figure of both services, as runs before session 6 did")
+    p.add_argument("--broker", choices=["mock", "tansu"], default="mock",
+                   help="mock: librdkafka's mock cluster (scorer broker); tansu: Tansu, an independent "
+                        "Kafka-compatible broker (scripts/tansu.sh), which needs librdkafka >= 2.2 on every client")
+    p.add_argument("--session-timeout-ms", type=int, default=None,
+                   help="session.timeout.ms for both services (default: librdkafka's 45 s on the mock, 10 s on "
+                        "Tansu, which holds every group join for half of it)")
     p.add_argument("--round-timeout", type=float, default=600)
     p.add_argument("--skip", choices=["throughput", "latency"], action="append", default=[])
     p.add_argument("--json", help="write every figure to this file")
@@ -409,22 +457,37 @@ def main():
         if not os.access(exe, os.X_OK):
             raise SystemExit(f"error: {exe} is not built (run benchmarks/service_vs_python.sh)")
 
+    Broker = TansuBroker if args.broker == "tansu" else DevelopmentBroker
+    if args.broker == "tansu":
+        # Tansu answers no data to fetches shorter than its own processing (0-5 ms) and holds an
+        # empty one for the whole wait: 100 ms for every consumer (README's settings table).
+        if args.fetch_wait_max_ms is None:
+            args.fetch_wait_max_ms = 100
+        if args.measurer_fetch_wait_max_ms is None:
+            args.measurer_fetch_wait_max_ms = 100
+        if args.session_timeout_ms is None:
+            args.session_timeout_ms = 10_000
+    elif args.measurer_fetch_wait_max_ms is None:
+        args.measurer_fetch_wait_max_ms = 0
+
     logdir = tempfile.mkdtemp(prefix="service-vs-python-")
     log(f"logs in {logdir}")
-    results = {"backlog": args.backlog, "partitions": args.partitions, "latency_partitions": args.latency_partitions,
+    results = {"broker": args.broker, "backlog": args.backlog, "partitions": args.partitions, "latency_partitions": args.latency_partitions,
                "fetch_wait_max_ms": args.fetch_wait_max_ms,
                "measurer_fetch_wait_max_ms": args.measurer_fetch_wait_max_ms,
                "rate": args.rate, "latency_seconds": args.latency_seconds,
                "throughput": {"swift": [], "python": []}, "latency": {"swift": [], "python": []}}
 
     if "throughput" not in args.skip:
-        with DevelopmentBroker(args, logdir, "throughput", args.partitions,
-                               ["backlog", "backlog.out", "backlog.dlq"]) as (brokers, brokers_file):
+        broker = Broker(args, logdir, "throughput", args.partitions, ["backlog", "backlog.out", "backlog.dlq"])
+        with broker as (brokers, brokers_file):
+            args.broker_pid = broker_pid(brokers, broker.proc.pid)
             log(f"producing a backlog of {args.backlog:,} events over {args.partitions} partitions")
             subprocess.run([sys.executable, os.path.join(HERE, "produce_events.py"), "--brokers", f"@{brokers_file}",
                             "--topic", "backlog", "--count", str(args.backlog), "--model", args.model],
                            check=True, cwd=REPO)
-            low, high = watermarks(brokers, "backlog", args.partitions)
+            # (Tansu keeps everything, and its ListOffsets(latest) reports the last batch's base offset.)
+            low, high = watermarks(brokers, "backlog", args.partitions) if args.broker == "mock" else (0, args.backlog)
             if low != 0 or high != args.backlog:
                 raise SystemExit(f"error: the broker holds offsets {low}..{high}, not 0..{args.backlog}: "
                                  f"use more --partitions (the mock broker keeps ~5 MB per partition)")
@@ -440,7 +503,9 @@ def main():
                 topics += [f"lat{r}-{side}.in", f"lat{r}-{side}.out", f"lat{r}-{side}.dlq"]
         # Its own broker with fewer partitions: events are consumed as they arrive, so retention
         # does not matter, and 64 near-empty partitions would only add per-partition fetch work.
-        with DevelopmentBroker(args, logdir, "latency", args.latency_partitions, topics) as (brokers, brokers_file):
+        broker = Broker(args, logdir, "latency", args.latency_partitions, topics)
+        with broker as (brokers, brokers_file):
+            args.broker_pid = broker_pid(brokers, broker.proc.pid)
             saved = args.partitions
             args.partitions = args.latency_partitions
             for r in range(1, args.latency_repeats + 1):
@@ -462,7 +527,8 @@ def median(rounds, key):
 
 def report(results):
     print()
-    print(f"Service vs Python baseline on the development cluster ({results['partitions']} partitions for the backlog, "
+    where = "Tansu" if results.get("broker") == "tansu" else "the development cluster"
+    print(f"Service vs Python baseline on {where} ({results['partitions']} partitions for the backlog, "
           f"{results['latency_partitions']} for the latency run)")
     t = results["throughput"]
     if t["swift"] and t["python"]:
@@ -472,6 +538,9 @@ def report(results):
         print(f"  {'':22}{'scorer run':>14}{'python':>14}{'ratio':>10}")
         print(f"  {'events/s':22}{sr:>14,.0f}{pr:>14,.0f}{sr / pr:>9.1f}x")
         print(f"  {'CPU-s per million':22}{sc:>14.1f}{pc:>14.1f}{pc / sc:>9.1f}x less")
+        bs, bp = median(t["swift"], "broker_cpu_s_per_million"), median(t["python"], "broker_cpu_s_per_million")
+        print(f"  {'broker CPU-s per million':22}{bs:>14.1f}{bp:>14.1f}")
+        print(f"  {'broker cores':22}{median(t['swift'], 'broker_cores'):>14.2f}{median(t['python'], 'broker_cores'):>14.2f}")
         print(f"  rounds: scorer " + ", ".join(f"{r['rate']:,.0f}" for r in t["swift"])
               + "; python " + ", ".join(f"{r['rate']:,.0f}" for r in t["python"]))
     lat = results["latency"]
@@ -492,6 +561,8 @@ def report(results):
         print(f"  {'RSS MB (max)':22}{median(lat['swift'], 'rss_mb_max'):>14.0f}{median(lat['python'], 'rss_mb_max'):>14.0f}")
         s, q = median(lat["swift"], "cpu_cores"), median(lat["python"], "cpu_cores")
         print(f"  {'CPU cores (service)':22}{s:>14.2f}{q:>14.2f}")
+        s, q = median(lat["swift"], "broker_cores"), median(lat["python"], "broker_cores")
+        print(f"  {'CPU cores (broker)':22}{s:>14.2f}{q:>14.2f}")
 
 
 if __name__ == "__main__":

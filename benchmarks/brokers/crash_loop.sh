@@ -48,7 +48,7 @@ kill -TERM "$runner" 2>/dev/null; wait 2>/dev/null
   cat "$out/timeline"
   for f in "$out"/s*.log; do
     grep -E "\[Scoring\] (partitions (assigned|revoked|lost)|no partitions assigned)" "$f" \
-      | sed -E "s/^[0-9-]+T([0-9:]+)\+0000 [a-z]+ scorer: (group=[^ ]+ )?(partitions=[^]]*\] )?\[Scoring\] /\1 $(basename "$f" .log) \3/"
+      | sed -E "s/^[0-9-]+T([0-9:]+)\+0000 [a-z]+ scorer: (group=[^ ]+ )?(partitions=\[.*\] )?\[Scoring\] /\1 $(basename "$f" .log) \3/"
   done
 } | sort
 echo "logs: $out"

@@ -34,6 +34,7 @@ let package = Package(
         .executable(name: "simulator", targets: ["simulator"]),
         .library(name: "Forest", targets: ["Forest"]),
         .library(name: "Features", targets: ["Features"]),
+        .library(name: "ModelBundles", targets: ["ModelBundles"]),
         .library(name: "Kafka", targets: ["Kafka"]),
         .library(name: "Scoring", targets: ["Scoring"]),
     ],
@@ -45,6 +46,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        // SHA-256 for model identities (name@hash).
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // MARK: - Kafka
@@ -65,14 +68,21 @@ let package = Package(
         // The evaluator's AVX2 kernel (C: Swift cannot compile one function for AVX2 behind a
         // runtime CPU check). Optimised in debug builds too, like the Swift hot paths.
         .target(name: "ForestKernels", cSettings: [.unsafeFlags(["-O2"])]),
-        .target(name: "Features", dependencies: ["CZlib", "Forest"], swiftSettings: hotPathSettings),
+        .target(name: "Features", dependencies: ["CZlib"], swiftSettings: hotPathSettings),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
+        // A model bundle (model + feature spec + card + reference events), proven on load, its
+        // identity, and the prediction encoder: what both the service and offline scoring serve.
+        .target(
+            name: "ModelBundles",
+            dependencies: ["Features", "Forest", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: hotPathSettings
+        ),
 
         // MARK: - Service
         .target(
             name: "Scoring",
             dependencies: [
-                "Kafka", "Forest", "Features",
+                "Kafka", "Forest", "Features", "ModelBundles",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -110,7 +120,7 @@ let package = Package(
         .executableTarget(
             name: "scorer",
             dependencies: [
-                "Scoring", "Forest", "Features", "Kafka", "KafkaOptions", "LoadSimulator",
+                "Scoring", "Forest", "Features", "ModelBundles", "Kafka", "KafkaOptions", "LoadSimulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -129,9 +139,10 @@ let package = Package(
         // The broker the integration tests talk to: the mock cluster, or Tansu with SCORER_TEST_BROKER=tansu.
         .target(name: "TestBrokers", dependencies: ["Kafka"], path: "Tests/TestBrokers", swiftSettings: swiftSettings),
         .testTarget(name: "ForestTests", dependencies: ["Forest"], resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
-        .testTarget(name: "FeaturesTests", dependencies: ["Features", "Forest"], resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
+        .testTarget(name: "FeaturesTests", dependencies: ["Features"], resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
+        .testTarget(name: "ModelBundlesTests", dependencies: ["ModelBundles", "Features", "Forest"], swiftSettings: swiftSettings),
         .testTarget(name: "KafkaTests", dependencies: ["Kafka", "KafkaOptions"], swiftSettings: swiftSettings),
-        .testTarget(name: "ScoringTests", dependencies: ["Scoring", "Kafka", "Forest", "Features", "TestBrokers"], swiftSettings: swiftSettings),
+        .testTarget(name: "ScoringTests", dependencies: ["Scoring", "Kafka", "Forest", "Features", "ModelBundles", "TestBrokers"], swiftSettings: swiftSettings),
         .testTarget(name: "LoadSimulatorTests", dependencies: ["LoadSimulator", "Kafka", "TestBrokers"], swiftSettings: swiftSettings),
     ]
 )

@@ -44,6 +44,14 @@ public struct FeatureBatch: Sendable {
         }
     }
 
+    /// Appends a copy of row `index` of `other` (same width), e.g. to score it with a second model
+    /// of the same spec.
+    public mutating func appendRow(_ index: Int, of other: FeatureBatch) {
+        precondition(other.featureCount == featureCount, "batches disagree on the row width")
+        rows.append(contentsOf: other.rows[index * featureCount..<(index + 1) * featureCount])
+        events.append(other.events[index])
+    }
+
     /// The values of row `index`.
     public func row(_ index: Int) -> ArraySlice<Float> {
         rows[index * featureCount..<(index + 1) * featureCount]

@@ -1,4 +1,4 @@
-/// Why an event (or a feature spec, bundle or data file) could not be used.
+/// Why an event (or a feature spec or data file) could not be used.
 ///
 /// Event errors carry a ``Code`` the service maps to the dead-letter topic and a one-line
 /// ``description`` that goes into the dead letter's `error` header. The codes are open-ended
@@ -22,8 +22,6 @@ public struct FeatureError: Error, Sendable, Equatable, CustomStringConvertible 
         public static let tooLarge = Code(rawValue: "too_large")
         /// A feature spec (`features.json`) is unreadable or inconsistent.
         public static let invalidSpec = Code(rawValue: "invalid_spec")
-        /// A model bundle is unreadable or its parts disagree.
-        public static let invalidBundle = Code(rawValue: "invalid_bundle")
         /// A data file (events, CSV, gzip) could not be read.
         public static let io = Code(rawValue: "io")
     }
@@ -65,10 +63,6 @@ public struct FeatureError: Error, Sendable, Equatable, CustomStringConvertible 
 
     static func invalidSpec(_ reason: String) -> FeatureError {
         FeatureError(.invalidSpec, "invalid feature spec: \(reason)")
-    }
-
-    static func invalidBundle(_ reason: String) -> FeatureError {
-        FeatureError(.invalidBundle, "invalid model bundle: \(reason)")
     }
 
     static func io(_ reason: String) -> FeatureError {

@@ -1,6 +1,6 @@
 /// A ``FeatureSpec`` compiled for the featurizer: field lookup tables, vocabularies as byte-string
 /// hash tables, and one flat operation per column. Immutable and shared by every ``Featurizer``.
-final class FeaturePlan: Sendable {
+package final class FeaturePlan: Sendable {
     enum Operation: Sendable {
         case number(field: Int)
         case ratio(numerator: Int, denominator: Int)
@@ -12,7 +12,7 @@ final class FeaturePlan: Sendable {
         case numberCategory(field: Int, table: Int)
     }
 
-    let spec: FeatureSpec
+    package let spec: FeatureSpec
     /// Key bytes -> field index; `0..<fieldCount` are `spec.fields`, `fieldCount` is the id field.
     let fieldTable: ByteStringTable
     let fieldTypes: [ValueKind]
@@ -27,7 +27,7 @@ final class FeaturePlan: Sendable {
     /// hashes one word instead of running SipHash through `Dictionary<Double, _>`.
     let numberVocabularies: [ByteStringTable]
 
-    init(spec: FeatureSpec) {
+    package init(spec: FeatureSpec) {
         self.spec = spec
         let names = spec.fields.map(\.name)
         fieldCount = names.count

@@ -8,7 +8,7 @@ import Darwin
 /// pipeline (`models/train/featurize.py`) does, without allocating per event.
 ///
 /// A featurizer owns scratch buffers, so it is not `Sendable`: give each thread or task its own
-/// (``FeatureSpec`` and ``ModelBundle`` are `Sendable` and make as many as needed). Rows use NaN for
+/// (``FeatureSpec`` is `Sendable`: make as many as needed). Rows use NaN for
 /// missing values: an absent or null field, a zero divisor, an unparseable timestamp or version, or a
 /// value that overflows Float32. Malformed events throw a ``FeatureError`` with a one-line reason.
 ///
@@ -49,7 +49,7 @@ public final class Featurizer {
         self.init(plan: FeaturePlan(spec: spec))
     }
 
-    init(plan: FeaturePlan) {
+    package init(plan: FeaturePlan) {
         self.plan = plan
         slots = .allocate(capacity: plan.fieldCount + 1)
         numbers = .allocate(capacity: plan.fieldCount)

@@ -14,6 +14,9 @@ public struct ForestError: Error, Sendable, Equatable, CustomStringConvertible {
         /// The document parses but is not a usable XGBoost model (missing keys, wrong types, bad
         /// indices, cycles, inconsistent tables).
         public static let invalidModel = Code(rawValue: "invalid-model")
+        /// A threshold, leaf value, base score or tree weight is not a finite number (a `1e400` in
+        /// the file reads as infinity): such a model would publish NaN or one-sided predictions.
+        public static let nonFinite = Code(rawValue: "non-finite")
         /// A valid XGBoost model this evaluator does not support (e.g. `gblinear`).
         public static let unsupported = Code(rawValue: "unsupported")
         /// A prediction call was given buffers of the wrong size.
@@ -36,6 +39,10 @@ public struct ForestError: Error, Sendable, Equatable, CustomStringConvertible {
     static func invalid(tree: Int, node: Int? = nil, _ message: String) -> ForestError {
         if let node { return ForestError(code: .invalidModel, message: "tree \(tree), node \(node): \(message)") }
         return ForestError(code: .invalidModel, message: "tree \(tree): \(message)")
+    }
+    static func nonFinite(tree: Int? = nil, node: Int? = nil, _ message: String) -> ForestError {
+        let place = tree.map { tree in node.map { "tree \(tree), node \($0): " } ?? "tree \(tree): " } ?? ""
+        return ForestError(code: .nonFinite, message: place + message)
     }
     static func unsupported(_ message: String) -> ForestError { ForestError(code: .unsupported, message: message) }
     static func badInput(_ message: String) -> ForestError { ForestError(code: .badInput, message: message) }

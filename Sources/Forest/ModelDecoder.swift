@@ -35,7 +35,7 @@ enum ModelDecoder {
         for (output, score) in baseScores.enumerated() {
             let margin = objective.margin(fromBaseScore: score)
             guard score.isFinite, margin.isFinite else {
-                throw ForestError.invalid(
+                throw ForestError.nonFinite(
                     "base_score \(score) (output \(output)) gives a non-finite initial margin \(margin) for objective \(objective.name)")
             }
         }
@@ -84,7 +84,7 @@ enum ModelDecoder {
             throw ForestError.invalid("DART weight_drop has \(weights.count) entries for \(treeValues.count) trees")
         }
         if let weights = treeWeights, let tree = weights.firstIndex(where: { !$0.isFinite }) {
-            throw ForestError.invalid(tree: tree, "DART weight \(weights[tree]) is not finite")
+            throw ForestError.nonFinite(tree: tree, "DART weight \(weights[tree]) is not finite")
         }
 
         var trees = [TreeDefinition]()
@@ -178,7 +178,7 @@ enum ModelDecoder {
             depth = max(depth, nodeDepth)
             if left[node] == -1 {
                 guard conditions[node].isFinite else {
-                    throw ForestError.invalid(tree: tree, node: node, "leaf value \(conditions[node]) is not finite")
+                    throw ForestError.nonFinite(tree: tree, node: node, "leaf value \(conditions[node]) is not finite")
                 }
                 leaves += 1
                 continue
@@ -195,7 +195,7 @@ enum ModelDecoder {
             // A categorical split's condition is unused (XGBoost stores NaN there); a numerical one
             // must be a real threshold: +inf or NaN would send every row the same way.
             guard splitTypes[node] == 1 || conditions[node].isFinite else {
-                throw ForestError.invalid(tree: tree, node: node, "split threshold \(conditions[node]) is not finite")
+                throw ForestError.nonFinite(tree: tree, node: node, "split threshold \(conditions[node]) is not finite")
             }
             guard defaultLeft[node] == 0 || defaultLeft[node] == 1 else {
                 throw ForestError.invalid(tree: tree, node: node, "default_left \(defaultLeft[node]) is neither 0 nor 1")

@@ -2,7 +2,7 @@ import CRdKafka
 import Foundation
 
 /// One partition of one topic.
-public struct TopicPartition: Hashable, Sendable, CustomStringConvertible {
+public struct TopicPartition: Hashable, Sendable, Comparable, CustomStringConvertible {
     public var topic: String
     public var partition: Int
     public init(topic: String, partition: Int) {
@@ -10,6 +10,10 @@ public struct TopicPartition: Hashable, Sendable, CustomStringConvertible {
         self.partition = partition
     }
     public var description: String { "\(topic)[\(partition)]" }
+
+    public static func < (lhs: TopicPartition, rhs: TopicPartition) -> Bool {
+        (lhs.topic, lhs.partition) < (rhs.topic, rhs.partition)
+    }
 }
 
 /// A position in one partition: `offset` is the offset of the *next* message to read, as Kafka

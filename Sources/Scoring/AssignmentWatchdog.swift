@@ -59,27 +59,33 @@ struct AssignmentWatchdog: Sendable {
     private func seconds(_ nanoseconds: UInt64) -> Double { Double(nanoseconds) / 1e9 }
 }
 
-// MARK: - In the scoring loop
+// MARK: - In the committing stage
 
-extension ScoringPipeline {
+extension OffsetCommitter {
+    /// The member subscribed: it holds nothing until its first assignment.
+    func joinedGroup() {
+        assignmentWatchdog.joined(now: DispatchTime.now().uptimeNanoseconds)
+    }
+
     /// Updates `scorer_unassigned_seconds` and logs an error when this member has held no
-    /// partitions for longer than the watchdog's limit (see ``AssignmentWatchdog``).
+    /// partitions for longer than the watchdog's limit (see ``AssignmentWatchdog``). Called once
+    /// per turn of the pipeline's loop.
     func checkAssignmentWatchdog() {
         guard let (seconds, alert) = assignmentWatchdog.check(now: DispatchTime.now().uptimeNanoseconds) else { return }
         metrics.recordUnassigned(seconds: seconds)
         guard alert else { return }
         let limit = assignmentWatchdog.limitNanoseconds / 1_000_000_000
         logger.error(
-            "no partitions assigned for \(Int(seconds)) s (limit \(limit) s, 3 session timeouts): this group has more members than '\(configuration.inputTopic)' has partitions, or it cannot finish a rebalance (README, Troubleshooting)",
-            metadata: ["group": "\(configuration.group)"])
+            "no partitions assigned for \(Int(seconds)) s (limit \(limit) s, 3 session timeouts): this group has more members than '\(inputTopic)' has partitions, or it cannot finish a rebalance (README, Troubleshooting)",
+            metadata: ["group": "\(group)"])
     }
 
     /// Tells the watchdog how many partitions this member holds after a rebalance.
-    func noteAssignment(count: Int) {
+    func noteAssignment() {
         let now = DispatchTime.now().uptimeNanoseconds
-        if let seconds = assignmentWatchdog.holds(count, now: now) {
+        if let seconds = assignmentWatchdog.holds(assigned.count, now: now) {
             logger.notice("partitions assigned after \(Int(seconds)) s without any")
         }
-        if count > 0 { metrics.recordUnassigned(seconds: 0) }
+        if !assigned.isEmpty { metrics.recordUnassigned(seconds: 0) }
     }
 }

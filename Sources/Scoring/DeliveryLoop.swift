@@ -72,18 +72,18 @@ struct DeliveryLoop {
 /// librdkafka reports `topics.<topic>.partitions.<n>.consumer_lag` for the partitions it fetches
 /// (-1 where unknown, and for the internal partition "-1"), which is what the gauge shows.
 enum ConsumerStatistics {
-    static func lag(fromStatistics json: String) -> [SourcePartition: Int64] {
+    static func lag(fromStatistics json: String) -> [TopicPartition: Int64] {
         guard let data = json.data(using: .utf8),
               let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
               let topics = root["topics"] as? [String: Any] else { return [:] }
-        var lag: [SourcePartition: Int64] = [:]
+        var lag: [TopicPartition: Int64] = [:]
         for (topic, value) in topics {
             guard let partitions = (value as? [String: Any])?["partitions"] as? [String: Any] else { continue }
             for (key, entry) in partitions {
                 guard let partition = Int(key), partition >= 0,
                       let fields = entry as? [String: Any],
                       let value = (fields["consumer_lag"] as? NSNumber)?.int64Value, value >= 0 else { continue }
-                lag[SourcePartition(topic: topic, partition: partition)] = value
+                lag[TopicPartition(topic: topic, partition: partition)] = value
             }
         }
         return lag

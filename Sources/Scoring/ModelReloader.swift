@@ -1,5 +1,7 @@
 import Foundation
+import Kafka
 import Logging
+import ModelBundles
 import ServiceLifecycle
 import Synchronization
 import UnixSignals
@@ -29,22 +31,39 @@ final class ModelSlot<Model: Sendable>: Sendable {
     }
 }
 
-/// Reloads the model bundle without a restart: on SIGHUP and, when watching, whenever the bundle's
-/// files change. Loading and validation run on a thread of their own (off the hot path); a good
-/// bundle is offered to the scoring thread, a bad one is rejected with one error line and the
-/// current model keeps serving.
-struct ModelReloader<Model: Sendable>: Service {
-    /// The bundle folder (or model file) to reload.
-    let path: String
-    /// Poll the bundle's files this often for changes; nil = only on SIGHUP.
+/// One model slot per role: the reloader offers, the scoring stage takes between batches.
+final class ModelSlots: Sendable {
+    private let primary = ModelSlot<ScoringModel>()
+    private let shadow = ModelSlot<ScoringModel>()
+    private let canary = ModelSlot<ScoringModel>()
+
+    subscript(role: ModelRole) -> ModelSlot<ScoringModel> {
+        switch role {
+        case .primary: primary
+        case .shadow: shadow
+        case .canary: canary
+        }
+    }
+}
+
+/// Reloads the model bundles without a restart: on SIGHUP (every role) and, when watching,
+/// whenever a bundle's files change (that role). Loading and proving run on a thread of their own
+/// (off the hot path); a good bundle is offered to the scoring stage, a bad one is refused with
+/// one error line, counted by reason, and the slot's current model keeps serving: one role's bad
+/// bundle never affects the others.
+struct ModelReloader: Service {
+    /// A bundle to reload and the role it serves in.
+    struct Target: Sendable {
+        var role: ModelRole
+        var path: String
+    }
+
+    let targets: [Target]
+    /// Poll the bundles' files this often for changes; nil = only on SIGHUP.
     let watchInterval: Duration?
     /// Whether to trap SIGHUP (off when embedded in a process that uses SIGHUP otherwise).
     let reloadOnSIGHUP: Bool
-    /// Loads and validates a bundle; throws a one-line reason on a bad bundle.
-    let load: @Sendable (String) throws -> Model
-    /// The name a model reports (for logs).
-    let nameOf: @Sendable (Model) -> String
-    let slot: ModelSlot<Model>
+    let slots: ModelSlots
     let metrics: ScoringMetrics
     let logger: Logger
 
@@ -54,26 +73,14 @@ struct ModelReloader<Model: Sendable>: Service {
                 let signals = await UnixSignalsSequence(trapping: .sighup)
                 group.addTask {
                     for await _ in signals.cancelOnGracefulShutdown() {
-                        logger.info("SIGHUP: reloading the model bundle", metadata: ["path": "\(path)"])
-                        await reload()
+                        logger.info("SIGHUP: reloading the model bundles", metadata: ["bundles": "\(targets.map { "\($0.role.rawValue)=\($0.path)" })"])
+                        await reloadAll()
                     }
                 }
             }
             if let watchInterval {
-                group.addTask {
-                    var seen = BundleFingerprint.of(path)
-                    while !Task.isCancelled && !Task.isShuttingDownGracefully {
-                        do { try await Task.sleep(for: watchInterval) } catch { return }
-                        let now = BundleFingerprint.of(path)
-                        guard now != seen else { continue }
-                        // Let a copy in progress settle: reload once two polls agree.
-                        do { try await Task.sleep(for: watchInterval) } catch { return }
-                        let settled = BundleFingerprint.of(path)
-                        guard settled == now else { continue }
-                        seen = settled
-                        logger.info("model bundle changed on disk: reloading", metadata: ["path": "\(path)"])
-                        await reload()
-                    }
+                for target in targets {
+                    group.addTask { await watch(target, every: watchInterval) }
                 }
             }
             // Until graceful shutdown (or cancellation) of the service.
@@ -82,18 +89,41 @@ struct ModelReloader<Model: Sendable>: Service {
         }
     }
 
-    /// Loads, validates and offers the bundle; logs and counts the outcome.
-    func reload() async {
-        let load = self.load
-        let path = self.path
+    private func watch(_ target: Target, every interval: Duration) async {
+        var seen = BundleFingerprint.of(target.path)
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            do { try await Task.sleep(for: interval) } catch { return }
+            let now = BundleFingerprint.of(target.path)
+            guard now != seen else { continue }
+            // Let a copy in progress settle: reload once two polls agree.
+            do { try await Task.sleep(for: interval) } catch { return }
+            let settled = BundleFingerprint.of(target.path)
+            guard settled == now else { continue }
+            seen = settled
+            logger.info("model bundle changed on disk: reloading", metadata: ["role": "\(target.role.rawValue)", "path": "\(target.path)"])
+            await reload(target)
+        }
+    }
+
+    /// Reloads every role's bundle.
+    func reloadAll() async {
+        for target in targets { await reload(target) }
+    }
+
+    /// Loads, proves and offers one bundle; logs and counts the outcome.
+    func reload(_ target: Target) async {
+        let path = target.path
         do {
-            let model = try await onDedicatedThread(name: "scorer-model-load") { try load(path) }
-            slot.offer(model)
-            metrics.recordReload(accepted: true)
-            logger.info("model reloaded; it scores from the next batch on", metadata: ["model": "\(nameOf(model))"])
+            let model = try await KafkaThread.run(name: "scorer-model-load", stackSize: 4 << 20) { try ScoringModel.load(path: path) }
+            for warning in model.bundle.warnings { logger.warning("\(warning)") }
+            slots[target.role].offer(model)
+            metrics.recordReload(role: target.role, accepted: true)
+            logger.info("model reloaded; it scores from the next batch on", metadata: ["role": "\(target.role.rawValue)", "model": "\(model.label)"])
         } catch {
-            metrics.recordReload(accepted: false)
-            logger.error("model reload rejected, the current model keeps serving: \(error)")
+            let reason = (error as? BundleError)?.code.rawValue ?? "io"
+            metrics.recordReload(role: target.role, accepted: false)
+            metrics.recordRefusal(role: target.role, reason: reason)
+            logger.error("model reload refused, the current \(target.role.rawValue) model keeps serving: \(error)", metadata: ["reason": "\(reason)"])
         }
     }
 }

@@ -1,23 +1,5 @@
+import Kafka
 import Synchronization
-
-/// One input partition, named the way the service's logs and metrics name it.
-public struct SourcePartition: Hashable, Sendable, Comparable, CustomStringConvertible {
-    /// The input topic.
-    public var topic: String
-    /// The partition number within `topic`.
-    public var partition: Int
-
-    public init(topic: String, partition: Int) {
-        self.topic = topic
-        self.partition = partition
-    }
-
-    public var description: String { "\(topic)[\(partition)]" }
-
-    public static func < (lhs: SourcePartition, rhs: SourcePartition) -> Bool {
-        (lhs.topic, lhs.partition) < (rhs.topic, rhs.partition)
-    }
-}
 
 /// What was produced for an input record: a prediction or a dead letter.
 enum OutputKind: UInt8, Sendable {
@@ -45,7 +27,7 @@ enum OutputKind: UInt8, Sendable {
 final class OffsetTracker: Sendable {
     /// The result of acknowledging one token.
     struct Acknowledged: Sendable {
-        var partition: SourcePartition
+        var partition: TopicPartition
         var offset: Int64
         /// The input message's timestamp (ms since epoch), for end-to-end latency.
         var eventTimestampMs: Int64
@@ -54,7 +36,7 @@ final class OffsetTracker: Sendable {
 
     /// A delivery that failed for good: the ledger stops committing at this record.
     struct Failure: Sendable, Equatable {
-        var partition: SourcePartition
+        var partition: TopicPartition
         var offset: Int64
         var reason: String
     }
@@ -68,7 +50,7 @@ final class OffsetTracker: Sendable {
 
     private struct Ledger {
         let id: UInt32
-        let partition: SourcePartition
+        let partition: TopicPartition
         /// Live window: `entries[head...]`, in consumption order.
         var entries: [Entry] = []
         var head = 0
@@ -84,8 +66,8 @@ final class OffsetTracker: Sendable {
         var inFlight: Int { entries.count - head }
 
         enum AcknowledgeOutcome {
-            case acknowledged(SourcePartition, Entry)
-            case failed(SourcePartition, Entry)
+            case acknowledged(TopicPartition, Entry)
+            case failed(TopicPartition, Entry)
             case ignored
         }
 
@@ -179,7 +161,7 @@ final class OffsetTracker: Sendable {
 
     private struct State {
         var ledgers = LedgerTable()
-        var ledgerOfPartition: [SourcePartition: UInt32] = [:]
+        var ledgerOfPartition: [TopicPartition: UInt32] = [:]
         var nextLedgerID: UInt32 = 1
         var inFlight = 0
         var failures: [Failure] = []
@@ -198,7 +180,7 @@ final class OffsetTracker: Sendable {
     /// Starts tracking `partitions` with fresh ledgers (called when they are assigned).
     ///
     /// A partition that is already tracked keeps its ledger.
-    func assign(_ partitions: some Sequence<SourcePartition>) {
+    func assign(_ partitions: some Sequence<TopicPartition>) {
         state.withLock { state in
             for partition in partitions where state.ledgerOfPartition[partition] == nil {
                 Self.openLedger(for: partition, in: &state)
@@ -209,7 +191,7 @@ final class OffsetTracker: Sendable {
     /// Stops tracking `partitions` (called once their revocation has been handled).
     ///
     /// Acknowledgements still arriving for them are ignored afterwards.
-    func remove(_ partitions: some Sequence<SourcePartition>) {
+    func remove(_ partitions: some Sequence<TopicPartition>) {
         state.withLock { state in
             for partition in partitions {
                 guard let id = state.ledgerOfPartition.removeValue(forKey: partition),
@@ -220,12 +202,12 @@ final class OffsetTracker: Sendable {
     }
 
     /// Whether `partition` is currently tracked (assigned to this consumer).
-    func isTracked(_ partition: SourcePartition) -> Bool {
+    func isTracked(_ partition: TopicPartition) -> Bool {
         state.withLock { $0.ledgerOfPartition[partition] != nil }
     }
 
     /// The partitions currently tracked, sorted.
-    var trackedPartitions: [SourcePartition] {
+    var trackedPartitions: [TopicPartition] {
         state.withLock { $0.ledgerOfPartition.keys.sorted() }
     }
 
@@ -236,7 +218,7 @@ final class OffsetTracker: Sendable {
     ///
     /// - Important: Call in consumption order per partition and *before* producing, so the
     ///   acknowledgement cannot overtake the entry. An untracked partition gets a ledger.
-    func track(_ partition: SourcePartition, offset: Int64, timestampMs: Int64, kind: OutputKind) -> UInt64 {
+    func track(_ partition: TopicPartition, offset: Int64, timestampMs: Int64, kind: OutputKind) -> UInt64 {
         state.withLock { state in
             let id = state.ledgerOfPartition[partition] ?? Self.openLedger(for: partition, in: &state)
             state.inFlight += 1
@@ -245,7 +227,7 @@ final class OffsetTracker: Sendable {
     }
 
     /// The ledger of `partition` (opened if the partition is not tracked yet), for ``track(ledger:offset:timestampMs:kind:)``.
-    func ledger(for partition: SourcePartition) -> UInt32 {
+    func ledger(for partition: TopicPartition) -> UInt32 {
         state.withLock { state in
             state.ledgerOfPartition[partition] ?? Self.openLedger(for: partition, in: &state)
         }
@@ -329,9 +311,9 @@ final class OffsetTracker: Sendable {
     /// Commit positions that moved since the last call, and marks them as handed out.
     ///
     /// Each position is the next offset to read: every input before it has its output acknowledged.
-    func takeCommitPositions() -> [(SourcePartition, Int64)] {
+    func takeCommitPositions() -> [(TopicPartition, Int64)] {
         state.withLock { state in
-            var positions: [(SourcePartition, Int64)] = []
+            var positions: [(TopicPartition, Int64)] = []
             for id in state.ledgers.ids {
                 guard let ledger = state.ledgers[id], let position = ledger.commitPosition,
                       position != ledger.committedPosition else { continue }
@@ -344,7 +326,7 @@ final class OffsetTracker: Sendable {
 
     /// The current commit position of each of `partitions` that has one, whether or not it was
     /// handed out before (for the synchronous commit on revocation and shutdown).
-    func commitPositions(of partitions: [SourcePartition]) -> [(SourcePartition, Int64)] {
+    func commitPositions(of partitions: [TopicPartition]) -> [(TopicPartition, Int64)] {
         state.withLock { state in
             partitions.compactMap { partition in
                 guard let id = state.ledgerOfPartition[partition],
@@ -361,7 +343,7 @@ final class OffsetTracker: Sendable {
     var inFlight: Int { state.withLock { $0.inFlight } }
 
     /// Outputs produced and not yet acknowledged for `partitions`.
-    func inFlight(in partitions: [SourcePartition]) -> Int {
+    func inFlight(in partitions: [TopicPartition]) -> Int {
         state.withLock { state in
             partitions.reduce(0) { sum, partition in
                 guard let id = state.ledgerOfPartition[partition], let ledger = state.ledgers[id] else { return sum }
@@ -376,7 +358,7 @@ final class OffsetTracker: Sendable {
     // MARK: - Internals
 
     @discardableResult
-    private static func openLedger(for partition: SourcePartition, in state: inout State) -> UInt32 {
+    private static func openLedger(for partition: TopicPartition, in state: inout State) -> UInt32 {
         func following(_ id: UInt32) -> UInt32 { id + 1 < ledgerIDLimit ? id + 1 : 1 }
         // The next id whose slot is free: ids stay unique among recent ledgers (a late
         // acknowledgement of a removed ledger never matches a newer one), just not consecutive.

@@ -16,8 +16,17 @@ public struct ScoringConfiguration: Sendable {
     public var deadLetterTopic = "impressions.dlq"
     /// Consumer group: instances in the same group share the input partitions.
     public var group = "scorer"
-    /// The model bundle folder (`model.json`, `features.json`, `card.json`).
+    /// The model bundle folder (`model.json`, `features.json`, `card.json`, `reference.jsonl`).
     public var modelPath = "models/install-v1"
+    /// A second bundle that scores every event too: its probability is published as `p_shadow`
+    /// (with `shadow_model`), never as the answer. nil = no shadow.
+    public var shadowModelPath: String?
+    /// A bundle that answers `canaryPercent` % of the events, chosen by a hash of the event id
+    /// (sticky across restarts and instances); those predictions say `"variant":"canary"`, the
+    /// others `"variant":"primary"`. nil = no canary.
+    public var canaryModelPath: String?
+    /// The canary's share of event ids, 0...100.
+    public var canaryPercent: Double = 10
     /// Largest micro-batch, in events.
     public var maxBatch = 1_000
     /// Longest a micro-batch waits for more events after its first one, in microseconds. The
@@ -68,6 +77,7 @@ public struct ScoringConfiguration: Sendable {
         try require(maxInFlight >= maxBatch, "--max-in-flight must be at least --max-batch")
         try require(commitIntervalMs > 0, "the commit interval must be positive")
         if let watchModelInterval { try require(watchModelInterval > .zero, "--watch-interval must be positive") }
+        try require((0...100).contains(canaryPercent), "--canary-percent must be between 0 and 100 (got \(canaryPercent))")
         try require(kafka.properties["group.id"] == nil, "set the consumer group with --group, not -X group.id")
         for property in Self.managedProperties where kafka.properties[property] != nil {
             throw ScoringError.invalidKafkaConfiguration(
@@ -95,23 +105,18 @@ public struct ScoringConfiguration: Sendable {
         if config.autoOffsetReset == nil { config.autoOffsetReset = .earliest }
         config.statisticsIntervalMs = statisticsIntervalMs
         // Little prefetch: `KafkaConsumer` wakes librdkafka's fetchers as soon as its local queue
-        // has drained, so 50,000 events (a tenth of a second under full load) keep the pipeline
-        // fed, and fewer freshly allocated pages are touched per event. Draining a 500k backlog
-        // (interleaved rounds, twice): 398-414k events/s at 50,000 against 332-389k at the
-        // development preset's 200,000 (10,000 was too few: 313k). A `-X` setting still wins.
+        // has drained, so 50,000 events keep the pipeline fed while fewer freshly allocated pages
+        // are touched per event (BENCHMARKS.md, "Service vs Python baseline"). `-X` still wins.
         let prefetch = "queued.min.messages"
         if config.properties[prefetch] == nil,
            config.consumerProperties[prefetch] == nil
             || config.consumerProperties[prefetch] == KafkaConfig.developmentClusterProperties[prefetch] {
             config.consumerProperties[prefetch] = "50000"
         }
-        // Fetch responses of at most 4 MiB instead of librdkafka's 50 MB: a catching-up consumer
-        // gets the full size, and a buffer that large is fresh memory every time (jemalloc hands
-        // out and purges allocations of 8 MiB and more on their own), so every fetch faulted in
-        // and zeroed its pages. Draining a 500k backlog (5 interleaved rounds): page faults 57-60k
-        // -> 27-34k per drain, 2.44 -> 2.30 CPU-seconds, 356k -> 377k events/s (8 MiB: no gain).
-        // (librdkafka refuses a fetch.max.bytes below message.max.bytes, so a larger
-        // message.max.bytes given with -X raises it to match.)
+        // Fetch responses of at most 4 MiB instead of librdkafka's 50 MB: a buffer that large is
+        // fresh, zeroed memory for every fetch (BENCHMARKS.md, "Service vs Python baseline").
+        // librdkafka refuses a fetch.max.bytes below message.max.bytes, so a larger
+        // message.max.bytes given with -X raises it to match.
         let responseLimit = "fetch.max.bytes"
         if config.properties[responseLimit] == nil, config.consumerProperties[responseLimit] == nil {
             let largestMessage = (config.properties["message.max.bytes"] ?? config.consumerProperties["message.max.bytes"]).flatMap { Int($0) }
@@ -129,8 +134,7 @@ public struct ScoringConfiguration: Sendable {
         if config.lingerMs == nil { config.lingerMs = 1 }
         // Predictions are keyed by the input key: with the Java client's partitioner (murmur2) a
         // key's prediction lands in the partition number a Java/Kafka Streams producer would pick,
-        // so consumers can co-partition predictions with their own keyed topics. (librdkafka's
-        // default, CRC32, differs; it was also 5% of the scoring thread's time, murmur2 is cheaper.)
+        // so consumers can co-partition predictions with their own keyed topics.
         if config.properties["partitioner"] == nil { config.properties["partitioner"] = "murmur2_random" }
         return config
     }

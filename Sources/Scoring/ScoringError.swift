@@ -44,8 +44,9 @@ public struct ScoringError: Error, Sendable, CustomStringConvertible, Equatable 
         self.message = message
     }
 
-    static func invalidModel(path: String, reason: String) -> ScoringError {
-        ScoringError(.invalidModel, "model bundle '\(path)' is invalid: \(reason)")
+    static func invalidModel(path: String, role: ModelRole = .primary, reason: String) -> ScoringError {
+        let what = role == .primary ? "model bundle" : "\(role.rawValue) model bundle"
+        return ScoringError(.invalidModel, "\(what) '\(path)' is invalid: \(reason)")
     }
 
     static func topicMissing(_ topic: String, role: String, brokers: String) -> ScoringError {

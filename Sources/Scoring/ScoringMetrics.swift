@@ -1,5 +1,7 @@
 import CoreMetrics
+import Foundation
 import Histogram
+import Kafka
 import Metrics
 public import Prometheus
 import Synchronization
@@ -17,13 +19,19 @@ private typealias Timer = CoreMetrics.Timer
 /// Series (all prefixed `scorer_`):
 /// - `events_in_total`; `events_out_total{kind="prediction"|"dead_letter"}` (acknowledged by the
 ///   broker); `dead_letters_total{reason}` (routed to the dead-letter topic, by featurizer error
-///   code); `outputs_truncated_total{cause}` (outputs too large for a Kafka message, published as
-///   cut-down dead letters); `rebalances_total`; `model_reloads_total{result}`;
+///   code or `non_finite_prediction`); `outputs_truncated_total{cause}` (outputs too large for a
+///   Kafka message, published as cut-down dead letters); `rebalances_total`;
+///   `model_reloads_total{role,result}`; `model_refusals_total{role,reason}` (bundles refused at
+///   reload, by ``ModelBundles/BundleError`` code);
 /// - histograms `batch_size`, `scoring_seconds` (featurize + score of one batch),
-///   `e2e_latency_seconds` (input message timestamp to output acknowledged);
-/// - gauges `consumer_lag{topic,partition}` (from librdkafka statistics), `model_info{model}`,
-///   `model_loaded_timestamp_seconds`, `producer_queue_depth`, `in_flight`, `ready`,
-///   `unassigned_seconds` (how long this group member has held no partitions; 0 while it holds some).
+///   `e2e_latency_seconds` (input message timestamp to output acknowledged), and per serving
+///   model `variant_p{variant,model}` with `variant_scoring_seconds_total{variant,model}`
+///   (see ``VariantStats``);
+/// - gauges `consumer_lag{topic,partition}` (from librdkafka statistics),
+///   `model_info{role,model}` (1 for each model serving, `model` = name@hash),
+///   `model_loaded_timestamp_seconds{role}`, `producer_queue_depth`, `in_flight`,
+///   `assigned_partitions`, `ready`, `unassigned_seconds` (how long this group member has held no
+///   partitions; 0 while it holds some).
 ///
 /// Recording is thread-safe; counters are incremented once per batch, not per event.
 public final class ScoringMetrics: Sendable {
@@ -41,15 +49,16 @@ public final class ScoringMetrics: Sendable {
     private let producerQueueDepth: Gauge
     private let inFlightGauge: Gauge
     private let readyGauge: Gauge
-    private let modelLoadedAt: Gauge
+    private let assignedGauge: Gauge
     private let unassignedSeconds: Gauge
+    private let variants = VariantStats()
 
     private struct Labelled: ~Copyable {
-        var deadLetters: [String: Counter] = [:]
-        var lag: [SourcePartition: Gauge] = [:]
-        var modelInfo: (name: String, gauge: Gauge)?
-        var reloads: [String: Counter] = [:]
-        var cutDown: [String: Counter] = [:]
+        var lag: [TopicPartition: Gauge] = [:]
+        var modelInfo: [String: (label: String, gauge: Gauge)] = [:]
+        var loadedAt: [String: Gauge] = [:]
+        /// Counters with dimensions, by label and dimensions.
+        var counters: [String: Counter] = [:]
     }
     private let labelled = Mutex(Labelled())
     private let counts = Counts()
@@ -83,13 +92,27 @@ public final class ScoringMetrics: Sendable {
         producerQueueDepth = Gauge(label: "scorer_producer_queue_depth", factory: factory)
         inFlightGauge = Gauge(label: "scorer_in_flight", factory: factory)
         readyGauge = Gauge(label: "scorer_ready", factory: factory)
-        modelLoadedAt = Gauge(label: "scorer_model_loaded_timestamp_seconds", factory: factory)
+        assignedGauge = Gauge(label: "scorer_assigned_partitions", factory: factory)
         unassignedSeconds = Gauge(label: "scorer_unassigned_seconds", factory: factory)
     }
 
     // MARK: - Recording
 
-    func recordBatch(size: Int, scoringNanoseconds: Int64) {
+    /// Prometheus text of every series: the registry's and the per-variant histograms.
+    public func render(into buffer: inout [UInt8]) {
+        registry.emit(into: &buffer)
+        variants.render(into: &buffer)
+    }
+
+    /// The same as text.
+    public func render() -> String {
+        var buffer: [UInt8] = []
+        render(into: &buffer)
+        return String(decoding: buffer, as: UTF8.self)
+    }
+
+    func recordBatch(size: Int, scoringNanoseconds: Int64, variants batch: VariantBatchStats? = nil) {
+        if let batch { variants.record(batch) }
         eventsIn.increment(by: size)
         counts.eventsIn.add(size, ordering: .relaxed)
         counts.batches.add(1, ordering: .relaxed)
@@ -125,19 +148,13 @@ public final class ScoringMetrics: Sendable {
 
     /// Counts events routed to the dead-letter topic, by reason (the featurizer's error code).
     func recordDeadLettered(reason: String, count: Int) {
-        deadLetterCounter(reason).increment(by: count)
+        counter("scorer_dead_letters_total", [("reason", reason)]).increment(by: count)
     }
 
     /// Counts an output published as a cut-down dead letter because it did not fit in a Kafka
     /// message (`cause`: `producer_limit` or `broker_refused`).
     func recordCutDownOutput(cause: String) {
-        let counter = labelled.withLock { labelled in
-            if let counter = labelled.cutDown[cause] { return counter }
-            let counter = Counter(label: "scorer_outputs_truncated_total", dimensions: [("cause", cause)], factory: factory)
-            labelled.cutDown[cause] = counter
-            return counter
-        }
-        counter.increment()
+        counter("scorer_outputs_truncated_total", [("cause", cause)]).increment()
     }
 
     func recordRebalance() {
@@ -156,33 +173,55 @@ public final class ScoringMetrics: Sendable {
         counts.ready.store(ready, ordering: .relaxed)
     }
 
-    func recordModel(name: String, loadedAtSeconds: Double) {
-        labelled.withLock { labelled in
-            if let previous = labelled.modelInfo, previous.name != name { previous.gauge.record(0) }
-            let gauge = labelled.modelInfo?.name == name
-                ? labelled.modelInfo!.gauge
-                : Gauge(label: "scorer_model_info", dimensions: [("model", name)], factory: factory)
+    /// Records that `model` now serves as `role` (`model_info{role,model}` 1, the previous
+    /// model of that role 0).
+    func recordModel(_ model: ScoringModel, role: ModelRole, loadedAtSeconds: Double = Date().timeIntervalSince1970) {
+        let label = model.label
+        let loadedAt = labelled.withLock { labelled -> Gauge in
+            if let previous = labelled.modelInfo[role.rawValue], previous.label != label { previous.gauge.record(0) }
+            let gauge = labelled.modelInfo[role.rawValue].flatMap { $0.label == label ? $0.gauge : nil }
+                ?? Gauge(label: "scorer_model_info", dimensions: [("role", role.rawValue), ("model", label)], factory: factory)
             gauge.record(1)
-            labelled.modelInfo = (name, gauge)
+            labelled.modelInfo[role.rawValue] = (label, gauge)
+            if let existing = labelled.loadedAt[role.rawValue] { return existing }
+            let loaded = Gauge(label: "scorer_model_loaded_timestamp_seconds", dimensions: [("role", role.rawValue)], factory: factory)
+            labelled.loadedAt[role.rawValue] = loaded
+            return loaded
         }
-        modelLoadedAt.record(loadedAtSeconds)
-        counts.modelName.withLock { $0 = name }
+        loadedAt.record(loadedAtSeconds)
+        if role == .primary { counts.modelName.withLock { $0 = label } }
     }
 
-    func recordReload(accepted: Bool) {
+    func recordReload(role: ModelRole, accepted: Bool) {
         let result = accepted ? "accepted" : "rejected"
-        let counter = labelled.withLock { labelled in
-            if let counter = labelled.reloads[result] { return counter }
-            let counter = Counter(label: "scorer_model_reloads_total", dimensions: [("result", result)], factory: factory)
-            labelled.reloads[result] = counter
-            return counter
-        }
-        counter.increment()
+        counter("scorer_model_reloads_total", [("role", role.rawValue), ("result", result)]).increment()
         if accepted { counts.reloadsAccepted.add(1, ordering: .relaxed) } else { counts.reloadsRejected.add(1, ordering: .relaxed) }
     }
 
+    /// Counts a bundle refused for `role`, by reason (a `BundleError` code).
+    func recordRefusal(role: ModelRole, reason: String) {
+        counter("scorer_model_refusals_total", [("role", role.rawValue), ("reason", reason)]).increment()
+    }
+
+    /// The number of partitions assigned to this member.
+    func recordAssignment(count: Int) {
+        assignedGauge.record(count)
+        counts.assigned.store(count, ordering: .relaxed)
+    }
+
+    /// The counter of `label` with these dimensions (made on first use).
+    private func counter(_ label: String, _ dimensions: [(String, String)]) -> Counter {
+        let key = ([label] + dimensions.map { "\($0)=\($1)" }).joined(separator: "|")
+        return labelled.withLock { labelled in
+            if let counter = labelled.counters[key] { return counter }
+            let counter = Counter(label: label, dimensions: dimensions, factory: factory)
+            labelled.counters[key] = counter
+            return counter
+        }
+    }
+
     /// Forgets the lag of partitions no longer assigned.
-    func forgetLag(of partitions: [SourcePartition]) {
+    func forgetLag(of partitions: [TopicPartition]) {
         labelled.withLock { labelled in
             for partition in partitions {
                 labelled.lag.removeValue(forKey: partition)?.record(0)
@@ -195,7 +234,7 @@ public final class ScoringMetrics: Sendable {
 
     /// Replaces the per-partition consumer lag (partitions not listed keep their last value, except
     /// that `dropOthers` zeroes and forgets them, for partitions no longer assigned).
-    func recordLag(_ lag: [SourcePartition: Int64], dropOthers: Bool) {
+    func recordLag(_ lag: [TopicPartition: Int64], dropOthers: Bool) {
         labelled.withLock { labelled in
             for (partition, value) in lag {
                 let gauge = labelled.lag[partition] ?? Gauge(
@@ -218,15 +257,6 @@ public final class ScoringMetrics: Sendable {
         }
     }
 
-    private func deadLetterCounter(_ reason: String) -> Counter {
-        labelled.withLock { labelled in
-            if let counter = labelled.deadLetters[reason] { return counter }
-            let counter = Counter(label: "scorer_dead_letters_total", dimensions: [("reason", reason)], factory: factory)
-            labelled.deadLetters[reason] = counter
-            return counter
-        }
-    }
-
     // MARK: - Snapshot
 
     /// A consistent-enough snapshot of the counters (each value is read atomically).
@@ -239,6 +269,9 @@ public final class ScoringMetrics: Sendable {
             return result
         }
         let lag = counts.lag.withLock { $0 }
+        let variantTotals = variants.snapshot.sorted { $0.key < $1.key }.map { key, totals in
+            VariantSummary(variant: key.variant, model: key.model, events: totals.count, meanP: totals.count > 0 ? totals.sum / Double(totals.count) : 0)
+        }
         return ScoringStats(
             eventsIn: counts.eventsIn.load(ordering: .relaxed),
             predictionsOut: counts.predictionsOut.load(ordering: .relaxed),
@@ -251,6 +284,8 @@ public final class ScoringMetrics: Sendable {
             lagByPartition: lag,
             model: counts.modelName.withLock { $0 },
             isReady: counts.ready.load(ordering: .relaxed),
+            assignedPartitions: counts.assigned.load(ordering: .relaxed),
+            variants: variantTotals,
             latencyMicros: total,
             windowLatencyMicros: window
         )
@@ -268,7 +303,8 @@ private final class Counts: Sendable {
     let reloadsAccepted = Atomic<Int>(0)
     let reloadsRejected = Atomic<Int>(0)
     let ready = Atomic<Bool>(false)
-    let lag = Mutex<[SourcePartition: Int64]>([:])
+    let assigned = Atomic<Int>(0)
+    let lag = Mutex<[TopicPartition: Int64]>([:])
     let modelName = Mutex<String>("")
 }
 

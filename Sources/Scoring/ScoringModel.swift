@@ -1,37 +1,52 @@
 import Features
 import Forest
+import ModelBundles
 
-/// A loaded, validated model bundle: what the service scores with and can swap at runtime.
+/// A loaded, proven model bundle: what the service scores with and can swap at runtime.
 ///
 /// Immutable and `Sendable`: loaded on a thread of its own, handed to the scoring thread, which
-/// builds its own featurizer from `spec`. Loading and validation are `ModelBundle`'s (one place for
-/// what a good bundle is, shared with `scorer score --events`); this adds the service's own rule.
+/// builds its own featurizers from `bundle`. Loading and proving are `ModelBundle`'s (one place for
+/// what a good bundle is, shared with `scorer score`); this adds the service's own rule.
 struct ScoringModel: Sendable {
     let bundle: ModelBundle
 
-    /// The name predictions carry in their `model` field: the bundle card's `name`, else the
-    /// folder's name.
-    var name: String { bundle.name }
+    /// The label predictions, metrics and logs carry: `name@hash`.
+    var identity: ModelIdentity { bundle.identity }
+    var label: String { bundle.identity.description }
     var spec: FeatureSpec { bundle.spec }
     var forest: ForestModel { bundle.model }
 
-    /// Loads a bundle folder (`model.json`, `features.json`, `card.json`) and checks that its parts
-    /// fit together, so a bad bundle is refused before it could serve a single event.
+    /// Loads and proves a bundle folder (see `ModelBundle.load`).
     ///
-    /// - Throws: ``ScoringError`` `.invalidModel` naming the bundle and the problem.
-    static func load(path: String) throws(ScoringError) -> ScoringModel {
-        let bundle: ModelBundle
-        do {
-            bundle = try ModelBundle.load(path: path)
-        } catch {
-            throw ScoringError.invalidModel(path: path, reason: error.description)
+    /// - Throws: `BundleError` naming the reason and the problem in one line.
+    static func load(path: String) throws(BundleError) -> ScoringModel {
+        ScoringModel(bundle: try ModelBundle.load(path: path))
+    }
+}
+
+/// The roles a model can have in the service.
+enum ModelRole: String, Sendable, CaseIterable {
+    /// Answers every event (except the canary's share).
+    case primary
+    /// Scores every event too; its probability is published as `p_shadow`, never as the answer.
+    case shadow
+    /// Answers the share of event ids the split gives it (`variant: canary`).
+    case canary
+}
+
+/// The models serving at one moment: a primary, and optionally a shadow and a canary with its share.
+struct ServingModels: Sendable {
+    var primary: ScoringModel
+    var shadow: ScoringModel?
+    var canary: ScoringModel?
+    /// The canary's share of event ids, in basis points (10 % = 1,000).
+    var canaryBasisPoints: Int
+
+    subscript(role: ModelRole) -> ScoringModel? {
+        switch role {
+        case .primary: primary
+        case .shadow: shadow
+        case .canary: canary
         }
-        guard bundle.model.predictionCount == 1 else {
-            throw ScoringError.invalidModel(
-                path: path,
-                reason: "the model predicts \(bundle.model.predictionCount) values per event; the service publishes one probability"
-            )
-        }
-        return ScoringModel(bundle: bundle)
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Kafka
 public import Logging
+import ModelBundles
 public import ServiceLifecycle
 import Synchronization
 
@@ -25,14 +26,14 @@ public final class ScoringService: Service, Sendable {
     private let logger: Logger
     private let consumer: KafkaConsumer
     private let producer: KafkaProducer
-    private let initialModel: ScoringModel
+    private let initialModels: ServingModels
     private let tracker = OffsetTracker()
-    private let slot = ModelSlot<ScoringModel>()
+    private let slots = ModelSlots()
     private let control = PipelineControl()
     private let forwarder: RebalanceForwarder
     private let boundMetricsPort = Mutex<Int?>(nil)
 
-    /// Validates the options, loads and validates the model bundle and creates the Kafka clients.
+    /// Validates the options, loads and proves the model bundles and creates the Kafka clients.
     ///
     /// - Throws: ``ScoringError`` (`.invalidConfiguration`, `.invalidModel`,
     ///   `.invalidKafkaConfiguration`) with a one-line description.
@@ -42,7 +43,21 @@ public final class ScoringService: Service, Sendable {
         self.logger = logger
         let metrics = ScoringMetrics()
         self.metrics = metrics
-        initialModel = try ScoringModel.load(path: configuration.modelPath)
+        func load(_ path: String, as role: ModelRole) throws(ScoringError) -> ScoringModel {
+            do {
+                let model = try ScoringModel.load(path: path)
+                for warning in model.bundle.warnings { logger.warning("\(warning)") }
+                metrics.recordModel(model, role: role)
+                return model
+            } catch {
+                throw ScoringError.invalidModel(path: path, role: role, reason: error.message)
+            }
+        }
+        initialModels = ServingModels(
+            primary: try load(configuration.modelPath, as: .primary),
+            shadow: try configuration.shadowModelPath.map { path throws(ScoringError) in try load(path, as: .shadow) },
+            canary: try configuration.canaryModelPath.map { path throws(ScoringError) in try load(path, as: .canary) },
+            canaryBasisPoints: CanarySplit(percent: configuration.canaryPercent).basisPoints)
         let forwarder = RebalanceForwarder()
         self.forwarder = forwarder
         let statisticsLogger = logger
@@ -65,7 +80,6 @@ public final class ScoringService: Service, Sendable {
         } catch {
             throw ScoringError.invalidKafkaConfiguration(error.description)
         }
-        metrics.recordModel(name: initialModel.name, loadedAtSeconds: Date().timeIntervalSince1970)
     }
 
     // MARK: - Observing
@@ -78,7 +92,8 @@ public final class ScoringService: Service, Sendable {
     /// The port the HTTP endpoint listens on, once it does (useful with `metricsPort = 0`).
     public var metricsPort: Int? { boundMetricsPort.withLock { $0 } }
 
-    /// Whether the service is consuming (assigned partitions, model loaded, not draining).
+    /// Whether the service is consuming: models loaded, in its consumer group (with or without
+    /// partitions: see ``ScoringStats/assignedPartitions``), not draining.
     public var isReady: Bool { control.ready.load(ordering: .relaxed) && !control.isStopRequested }
 
     // MARK: - Running
@@ -91,7 +106,7 @@ public final class ScoringService: Service, Sendable {
         try await startupChecks()
         let pipeline = ScoringPipeline(
             configuration: configuration, consumer: consumer, producer: producer, tracker: tracker,
-            metrics: metrics, model: initialModel, slot: slot, control: control, logger: logger)
+            metrics: metrics, models: initialModels, slots: slots, control: control, logger: logger)
         forwarder.pipeline = pipeline
 
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -99,6 +114,7 @@ public final class ScoringService: Service, Sendable {
                 let server = MetricsServer(
                     host: configuration.metricsHost, port: port, metrics: metrics,
                     isReady: { [control] in control.ready.load(ordering: .relaxed) && !control.isStopRequested },
+                    assignedPartitions: { [metrics] in metrics.snapshot(resettingWindow: false).assignedPartitions },
                     logger: logger,
                     onListening: { [logger] port in
                         self.boundMetricsPort.withLock { $0 = port }
@@ -114,9 +130,8 @@ public final class ScoringService: Service, Sendable {
                 }
             }
             let reloader = ModelReloader(
-                path: configuration.modelPath, watchInterval: configuration.watchModelInterval,
-                reloadOnSIGHUP: configuration.reloadOnSIGHUP, load: { try ScoringModel.load(path: $0) },
-                nameOf: { $0.name }, slot: slot, metrics: metrics, logger: logger)
+                targets: reloadTargets, watchInterval: configuration.watchModelInterval,
+                reloadOnSIGHUP: configuration.reloadOnSIGHUP, slots: slots, metrics: metrics, logger: logger)
             group.addTask { try await reloader.run() }
 
             // The Kafka loops: blocking calls on threads of their own.
@@ -124,9 +139,9 @@ public final class ScoringService: Service, Sendable {
             let control = self.control
             let timeout = configuration.shutdownTimeout
             try await withGracefulShutdownHandler {
-                async let delivered: Void = onDedicatedThread(name: "scorer-deliveries") { delivery.run() }
+                async let delivered: Void = KafkaThread.run(name: "scorer-deliveries") { delivery.run() }
                 do {
-                    try await onDedicatedThread(name: "scorer-consume") {
+                    try await KafkaThread.run(name: "scorer-consume", stackSize: 4 << 20) {
                         defer { control.consumingFinished.store(true, ordering: .releasing) }
                         try pipeline.run()
                     }
@@ -143,12 +158,18 @@ public final class ScoringService: Service, Sendable {
         logger.info("stopped: drained, committed and left the group")
     }
 
-    /// Reloads the model bundle now (as SIGHUP does); a bad bundle is rejected and logged.
+    /// Reloads every model bundle now (as SIGHUP does); a bad bundle is refused and logged, and
+    /// its role's current model keeps serving.
     public func reloadModel() async {
         let reloader = ModelReloader(
-            path: configuration.modelPath, watchInterval: nil, reloadOnSIGHUP: false,
-            load: { try ScoringModel.load(path: $0) }, nameOf: { $0.name }, slot: slot, metrics: metrics, logger: logger)
-        await reloader.reload()
+            targets: reloadTargets, watchInterval: nil, reloadOnSIGHUP: false, slots: slots, metrics: metrics, logger: logger)
+        await reloader.reloadAll()
+    }
+
+    private var reloadTargets: [ModelReloader.Target] {
+        [ModelReloader.Target(role: .primary, path: configuration.modelPath)]
+            + (configuration.shadowModelPath.map { [ModelReloader.Target(role: .shadow, path: $0)] } ?? [])
+            + (configuration.canaryModelPath.map { [ModelReloader.Target(role: .canary, path: $0)] } ?? [])
     }
 
     // MARK: - Startup checks
@@ -157,7 +178,7 @@ public final class ScoringService: Service, Sendable {
         let configuration = self.configuration
         let consumer = self.consumer
         let brokers = configuration.kafka.bootstrapServers
-        try await onDedicatedThread(name: "scorer-startup") {
+        try await KafkaThread.run(name: "scorer-startup") {
             do {
                 try consumer.checkConnection(timeoutMs: configuration.startupTimeoutMs)
             } catch {

@@ -1,4 +1,5 @@
 public import Histogram
+public import Kafka
 
 /// A snapshot of a running service's counters, cheap enough to take several times a second (for a
 /// live status line).
@@ -23,11 +24,16 @@ public struct ScoringStats: Sendable {
     public var reloadsAccepted: Int
     public var reloadsRejected: Int
     /// Consumer lag per assigned partition, from the latest librdkafka statistics.
-    public var lagByPartition: [SourcePartition: Int64]
-    /// Name of the model scoring right now.
+    public var lagByPartition: [TopicPartition: Int64]
+    /// The primary model serving right now (`name@hash`).
     public var model: String
-    /// Whether the service is consuming (assigned, model loaded, not shutting down).
+    /// Whether the service is consuming (models loaded, in its group, not shutting down); a
+    /// member may be ready with no partitions assigned (see `assignedPartitions`).
     public var isReady: Bool
+    /// Partitions assigned to this member right now.
+    public var assignedPartitions: Int
+    /// Per serving model: events answered (or shadowed) and their mean probability, since start.
+    public var variants: [VariantSummary]
     /// End-to-end latency since start, in microseconds.
     public var latencyMicros: Histogram<UInt64>
     /// End-to-end latency since the previous snapshot taken with `resettingWindow: true`.
@@ -38,4 +44,16 @@ public struct ScoringStats: Sendable {
 
     /// Outputs acknowledged (predictions and dead letters).
     public var eventsOut: Int { predictionsOut + deadLetters }
+}
+
+/// One serving model's totals: what `scorer demo` shows per variant.
+public struct VariantSummary: Sendable, Equatable {
+    /// `primary`, `canary` or `shadow`.
+    public var variant: String
+    /// The model's identity (`name@hash`).
+    public var model: String
+    /// Events it answered (shadow: scored).
+    public var events: Int
+    /// Mean probability over those events.
+    public var meanP: Double
 }

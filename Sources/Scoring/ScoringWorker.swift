@@ -4,28 +4,21 @@ import Kafka
 /// A second thread that featurizes and scores one micro-batch while the scoring thread produces
 /// the outputs of the previous one and gathers the next.
 ///
-/// Why a second thread: under a backlog the scoring thread was the service's bottleneck (one core;
-/// featurize + score ~45% of its time, polling, encoding and producing the rest). Overlapping the
-/// two halves raised the drain of a 500k backlog from a median of 310k to 350k events/s (+13%;
-/// the same drain, old and new binaries interleaved over 4 rounds on the 2-core machine; see
-/// BENCHMARKS.md, "Service vs Python baseline"). Small batches (the latency path, where a batch
-/// is what one fetch brought) are scored inline: a hand-over would only add a thread wake-up.
+/// Why a second thread: under a backlog the scoring thread is the service's bottleneck, and
+/// overlapping featurize + score with produce + gather raises the drain rate (BENCHMARKS.md,
+/// "Service vs Python baseline"). Small batches (the latency path) are scored inline by
+/// ``BatchScorer``: a hand-over would only add a thread wake-up.
 ///
-/// One job at a time: `submit` hands a batch and a ``ModelRuntime`` over, `wait` takes them back.
+/// One job at a time: `submit` hands a batch and a ``BatchRuntime`` over, `wait` takes them back.
 ///
 /// `@unchecked Sendable` is safe: `job`, `result`, `busy` and `stopped` are only read or written
 /// with `condition` locked. The runtime and batches of a job are used by exactly one thread at a
 /// time: the submitter does not touch them between `submit` and the `wait` that returns them, and
 /// the condition's lock orders the worker's writes before the submitter's reads.
 final class ScoringWorker: @unchecked Sendable {
-    /// A micro-batch handed to the worker, and the runtime it is scored with.
-    struct Job {
-        var batches: [KafkaMessageBatch]
-        var count: Int
-        var runtime: ModelRuntime
-        /// Time spent featurizing and scoring, filled in by the worker.
-        var scoringNanoseconds: Int64 = 0
-    }
+    /// A micro-batch handed to the worker with the runtime it is scored with; the worker fills
+    /// in the scoring time.
+    typealias Job = ScoredBatch
 
     private let condition = NSCondition()
     private var job: Job?
@@ -79,7 +72,7 @@ final class ScoringWorker: @unchecked Sendable {
             condition.unlock()
 
             let start = DispatchTime.now().uptimeNanoseconds
-            current.runtime.score(current.batches)
+            current.runtime.score(current.batch.batches)
             current.scoringNanoseconds = Int64(DispatchTime.now().uptimeNanoseconds - start)
 
             condition.withLock {

@@ -39,6 +39,7 @@ struct DemoCommand: AsyncParsableCommand {
               scorer demo
               scorer demo --rate 20000 --duration 1m --partitions 16
               scorer demo --brokers @/tmp/scorer.brokers --duration 2m
+              scorer demo --canary models/install-v2 --canary-percent 20
             """
     )
 
@@ -53,6 +54,15 @@ struct DemoCommand: AsyncParsableCommand {
 
     @Option(help: ArgumentHelp("The model bundle folder the scorer serves.", valueName: "folder"))
     var model = "models/install-v1"
+
+    @Option(help: ArgumentHelp("A second bundle that scores every event too (published as p_shadow).", valueName: "folder"))
+    var shadow: String?
+
+    @Option(help: ArgumentHelp("A bundle that answers --canary-percent of the events (by a hash of the event id).", valueName: "folder"))
+    var canary: String?
+
+    @Option(help: ArgumentHelp("The canary's share of events, 0-100.", valueName: "percent"))
+    var canaryPercent: Double = 10
 
     @Option(help: ArgumentHelp("Events to replay: the .csv.gz test data or a JSON-lines file.", valueName: "file"))
     var data = "simulator/data/test_data.csv.gz"
@@ -97,6 +107,14 @@ struct DemoCommand: AsyncParsableCommand {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: model, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw ValidationError("No model bundle at '\(model)': run 'scorer demo' from the repository root, or pass --model FOLDER.")
+        }
+        for (flag, path) in [("--shadow", shadow), ("--canary", canary)] {
+            if let path, !(FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue) {
+                throw ValidationError("No model bundle at '\(path)' for \(flag).")
+            }
+        }
+        guard (0...100).contains(canaryPercent) else {
+            throw ValidationError("--canary-percent must be between 0 and 100, got \(canaryPercent).")
         }
         guard FileManager.default.isReadableFile(atPath: data) else {
             throw ValidationError("No event file at '\(data)': run 'scorer demo' from the repository root, or pass --data FILE.")
@@ -156,6 +174,9 @@ struct DemoCommand: AsyncParsableCommand {
         scoring.deadLetterTopic = dlqTopic
         scoring.group = group
         scoring.modelPath = model
+        scoring.shadowModelPath = shadow
+        scoring.canaryModelPath = canary
+        scoring.canaryPercent = canaryPercent
         scoring.metricsPort = metricsPort
         scoring.reloadOnSIGHUP = false
         let service = try ScoringService(configuration: scoring, logger: logger)
@@ -174,7 +195,9 @@ struct DemoCommand: AsyncParsableCommand {
         let status = StatusLine()
         let where_ = cluster.map { "embedded cluster at \($0.bootstrapServers), \(partitions) partition\(partitions == 1 ? "" : "s") per topic" }
             ?? "brokers \(kafka.bootstrapServers)"
-        status.print("scorer demo: \(where_); model \(model); replaying \(catalog.count) events from \(data) at \(DemoText.number(rate))/s for \(DemoText.seconds(seconds))")
+        let serving = "model \(model)" + (shadow.map { ", shadow \($0)" } ?? "")
+            + (canary.map { ", canary \($0) (\(DemoText.number(canaryPercent)) %)" } ?? "")
+        status.print("scorer demo: \(where_); \(serving); replaying \(catalog.count) events from \(data) at \(DemoText.number(rate))/s for \(DemoText.seconds(seconds))")
         let driver = DemoDriver(service: service, loadTest: loadTest, status: status)
 
         var groupConfiguration = ServiceGroupConfiguration(

@@ -73,7 +73,13 @@ enum DemoText {
             "lag \(number(Double(scorer.totalLag)))",
             "dead letters \(number(Double(scorer.deadLetters)))",
             "answered \(number(Double(sample.total.predicted + sample.total.deadLettered)))/\(number(Double(sample.total.sent)))",
-        ].joined(separator: "  ")
+        ].joined(separator: "  ") + (scorer.variants.count > 1 ? "  " + variants(scorer.variants) : "")
+    }
+
+    /// Per serving model, with a shadow or canary: `primary mean p 0.0121 (4,512) | canary ...`.
+    static func variants(_ variants: [VariantSummary]) -> String {
+        variants.map { "\($0.variant) mean p \(String(format: "%.4f", $0.meanP)) (\(number(Double($0.events))))" }
+            .joined(separator: " | ")
     }
 
     /// The closing summary: the simulator's figures, the scorer's own view, CPU and memory.
@@ -86,6 +92,10 @@ enum DemoText {
             "  Scorer: \(number(Double(scorer.eventsIn))) events in, \(number(Double(scorer.predictionsOut))) predictions and "
                 + "\(number(Double(scorer.deadLetters))) dead letters acknowledged, \(number(Double(scorer.batches))) batches "
                 + "(mean \(number(Double(scorer.eventsIn) / Double(batches))) events), model \(scorer.model)")
+        for variant in scorer.variants where scorer.variants.count > 1 {
+            lines.append(
+                "  \(variant.variant.capitalized) \(variant.model): \(number(Double(variant.events))) events, mean p \(String(format: "%.5f", variant.meanP))")
+        }
         let h = scorer.latencyMicros
         if h.totalCount > 0 {
             func p(_ q: Double) -> String { ms(Double(h.valueAtPercentile(q)) / 1000) }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Forest
 import Foundation
+import ModelBundles
 
 /// `scorer model`: look inside a model and measure how fast this machine scores it.
 struct ModelCommand: AsyncParsableCommand {
@@ -19,8 +20,9 @@ struct InspectModelCommand: ParsableCommand {
         usage: "scorer model inspect models/install-v1\n  scorer model inspect model.ubj",
         discussion: """
         PATH is an XGBoost model saved by Booster.save_model (.json or .ubj), a LightGBM text model \
-        (model.txt), or a model bundle folder (its model.json or model.txt is read). The model is \
-        fully validated, exactly as the scorer loads it.
+        (model.txt), or a model bundle folder. The model is fully validated, exactly as the scorer \
+        loads it; a bundle is also proven (features.json against the model, reference.jsonl replayed \
+        bit for bit) and its identity printed: name@hash, the label its predictions carry.
         """
     )
 
@@ -28,11 +30,29 @@ struct InspectModelCommand: ParsableCommand {
     var path: String
 
     func run() throws {
-        let model = try ForestModel.load(path: path)
-        let summary = model.summary
+        var isDirectory: ObjCBool = false
+        let isBundle = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
         var lines = [String]()
-        lines.append("model:             \(path)")
-        lines.append("format:            \(summary.format)")
+        let model: ForestModel
+        if isBundle {
+            let bundle: ModelBundle
+            do {
+                bundle = try ModelBundle.load(path: path)
+            } catch {
+                FileHandle.standardError.write(Data("error: \(error.description)\n".utf8))
+                throw ExitCode(1)
+            }
+            model = bundle.model
+            lines.append("bundle:            \(path)")
+            lines.append("identity:          \(bundle.identity) (sha256 of model.json + features.json: \(bundle.identity.hash))")
+            lines.append("reference events:  " + (bundle.referenceEventCount > 0
+                ? "\(bundle.referenceEventCount) reproduced bit for bit"
+                : "none (reference.jsonl missing: the bundle cannot prove it reproduces XGBoost)"))
+        } else {
+            model = try ForestModel.load(path: path)
+        }
+        let summary = model.summary
+        lines.append("model:             \(isBundle ? path + "/model.json" : path)")
         if !summary.xgboostVersion.isEmpty {
             lines.append("xgboost version:   \(summary.xgboostVersion.map(String.init).joined(separator: "."))")
         }

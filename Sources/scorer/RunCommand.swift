@@ -21,16 +21,24 @@ struct RunCommand: AsyncParsableCommand {
             A crash re-scores a bounded window; nothing is lost. Start more instances with the \
             same --group to share the partitions.
 
-            Signals: SIGTERM/SIGINT stop consuming, drain, commit and leave the group (exit 0 \
-            within --shutdown-timeout); a second one exits at once. SIGHUP reloads the model \
-            bundle (a bad bundle is refused and the current model keeps serving).
+            Every bundle is proven when loaded: features.json must fit the model, and the model \
+            must reproduce the probabilities XGBoost gave the events of its reference.jsonl, bit \
+            for bit. Predictions name the model as name@hash (a hash of model.json and \
+            features.json). --shadow adds a second model's p_shadow to every prediction; \
+            --canary lets a second model answer a sticky share of event ids.
 
-            HTTP on --metrics-port: /metrics (Prometheus), /healthz, /readyz.
+            Signals: SIGTERM/SIGINT stop consuming, drain, commit and leave the group (exit 0 \
+            within --shutdown-timeout); a second one exits at once. SIGHUP reloads every model \
+            bundle (a bad bundle is refused and that role's current model keeps serving).
+
+            HTTP on --metrics-port: /metrics (Prometheus), /healthz, /readyz (ready once in the \
+            group, with or without partitions: scorer_assigned_partitions says how many).
 
             Examples:
             scorer run --brokers localhost:9092
             scorer run --brokers @/tmp/scorer.bootstrap --model models/install-v1 --watch-model
             scorer run --brokers kafka:9092 -X security.protocol=SASL_SSL --group scorer-eu --metrics-port 9464
+            scorer run --brokers kafka:9092 --model models/install-v1 --canary models/install-v2 --canary-percent 5
             """
     )
 
@@ -51,6 +59,15 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Model bundle folder (model.json, features.json, card.json).", valueName: "PATH"))
     var model = "models/install-v1"
 
+    @Option(name: .long, help: ArgumentHelp("A second bundle that scores every event too: its probability is published as p_shadow (and its identity as shadow_model), never as the answer.", valueName: "PATH"))
+    var shadow: String?
+
+    @Option(name: .long, help: ArgumentHelp("A bundle that answers --canary-percent of the events, chosen by a hash of the event id (the same ids in every instance and after restarts); predictions then say \"variant\":\"canary\" or \"primary\".", valueName: "PATH"))
+    var canary: String?
+
+    @Option(name: .long, help: ArgumentHelp("The canary's share of events, 0-100 (needs --canary).", valueName: "PERCENT"))
+    var canaryPercent: Double?
+
     @Option(name: .long, help: ArgumentHelp("Largest micro-batch, in events.", valueName: "N"))
     var maxBatch = 1_000
 
@@ -66,7 +83,7 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Seconds to wait for the brokers at startup before giving up.", valueName: "SECONDS"))
     var startupTimeout = 10.0
 
-    @Flag(name: .long, help: "Also reload the model when its bundle changes on disk (polled every --watch-interval).")
+    @Flag(name: .long, help: "Also reload a model when its bundle changes on disk (every bundle, polled every --watch-interval).")
     var watchModel = false
 
     @Option(name: .long, help: ArgumentHelp("Seconds between checks of the bundle with --watch-model.", valueName: "SECONDS"))
@@ -102,6 +119,10 @@ struct RunCommand: AsyncParsableCommand {
         if Logger.Level(rawValue: logLevel) == nil {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical (got '\(logLevel)').")
         }
+        if let canaryPercent {
+            if canary == nil { throw ValidationError("--canary-percent needs --canary PATH.") }
+            if !(0...100).contains(canaryPercent) { throw ValidationError("--canary-percent must be between 0 and 100 (got \(canaryPercent)).") }
+        }
         if !(0...65_535).contains(metricsPort) { throw ValidationError("--metrics-port must be between 0 and 65535 (got \(metricsPort)).") }
     }
 
@@ -126,6 +147,9 @@ struct RunCommand: AsyncParsableCommand {
             scoring.deadLetterTopic = deadLetterTopic
             scoring.group = group
             scoring.modelPath = model
+            scoring.shadowModelPath = shadow
+            scoring.canaryModelPath = canary
+            scoring.canaryPercent = canaryPercent ?? 10
             scoring.maxBatch = maxBatch
             scoring.maxWaitMicros = Int((maxWait * 1_000).rounded())
             scoring.shutdownTimeout = .milliseconds(Int64((shutdownTimeout * 1_000).rounded()))

@@ -5,6 +5,7 @@ import ArgumentParser
 import Features
 import Forest
 import Foundation
+import ModelBundles
 
 extension ScoreCommand {
     /// Scores raw impression events into prediction JSON lines, through the same featurizer,
@@ -37,7 +38,7 @@ extension ScoreCommand {
         let featurizer = bundle.makeFeaturizer()
         let batchSize = 1024
         var batch = FeatureBatch(featureCount: featurizer.featureCount, capacity: batchSize)
-        let encoder = PredictionEncoder(modelName: bundle.name)
+        let encoder = PredictionEncoder(model: bundle.identity.description)
         var eventBytes: [UInt8] = []  // this batch's events, back to back
         var eventStarts: [Int] = []
         var event: [UInt8] = []

@@ -70,23 +70,3 @@ import Testing
         #expect(mismatches.isEmpty, "\(mismatches.count) mismatches:\n\(mismatches.prefix(20).joined(separator: "\n"))")
     }
 }
-
-/// End to end: the Swift featurizer's rows scored by `Forest` equal XGBoost's probabilities.
-@Suite struct ProbabilityParityTests {
-    @Test func probabilitiesMatchXGBoostExactly() throws {
-        let bundle = try ModelBundle.load(path: TestSupport.bundlePath)
-        let featurizer = bundle.makeFeaturizer()
-        var batch = FeatureBatch(featureCount: featurizer.featureCount)
-        var expected: [UInt32] = []
-        for c in try ParityTests.cases() {
-            guard let p = c.record["p"] as? NSNumber else { continue }
-            let result = c.raw.withUnsafeBytes { batch.append($0, using: featurizer) }
-            #expect((try? result.get()) != nil)
-            expected.append(p.uint32Value)
-        }
-        #expect(expected.count >= 2000)
-        let probabilities = try bundle.predict(batch)
-        let mismatches = zip(probabilities, expected).enumerated().filter { $1.0.bitPattern != $1.1 }
-        #expect(mismatches.isEmpty, "\(mismatches.count) of \(expected.count) differ, e.g. \(mismatches.prefix(3).map { "#\($0.offset): \($0.element.0) vs \(Float(bitPattern: $0.element.1))" })")
-    }
-}

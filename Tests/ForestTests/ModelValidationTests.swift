@@ -70,7 +70,7 @@ import Testing
             conditions[split] = 424242.5
             tree["split_conditions"] = conditions
         }))
-        #expect(error.code == .invalidModel)
+        #expect(error.code == .nonFinite)
         #expect(error.message == "tree 0, node \(split): split threshold \(literal.hasPrefix("-") ? "-inf" : "inf") is not finite")
     }
 
@@ -83,7 +83,7 @@ import Testing
             conditions[leaf] = 424242.5
             tree["split_conditions"] = conditions
         }))
-        #expect(error.code == .invalidModel)
+        #expect(error.code == .nonFinite)
         #expect(error.message == "tree 0, node \(leaf): leaf value \(literal.hasPrefix("-") ? "-inf" : "inf") is not finite")
     }
 
@@ -97,7 +97,7 @@ import Testing
             learner["learner_model_param"] = parameters
             document["learner"] = learner
         }))
-        #expect(error.code == .invalidModel)
+        #expect(error.code == .nonFinite)
         #expect(error.message.hasPrefix("base_score "))
         #expect(error.message.contains("non-finite initial margin"))
     }

@@ -1,11 +1,12 @@
+import Kafka
 import Testing
 @testable import Scoring
 
 /// The at-least-once bookkeeping: an offset becomes committable only when it and everything
 /// consumed before it from the same partition is acknowledged.
 @Suite struct OffsetTrackerTests {
-    let p0 = SourcePartition(topic: "impressions", partition: 0)
-    let p1 = SourcePartition(topic: "impressions", partition: 1)
+    let p0 = TopicPartition(topic: "impressions", partition: 0)
+    let p1 = TopicPartition(topic: "impressions", partition: 1)
 
     @Test func commitPositionWaitsForEveryEarlierOffset() {
         let tracker = OffsetTracker()
@@ -112,7 +113,7 @@ import Testing
     /// token of any earlier assignment never touches a current one.
     @Test func manyPartitionsAndReassignmentsKeepLedgersApart() {
         let tracker = OffsetTracker()
-        let partitions = (0..<300).map { SourcePartition(topic: "t", partition: $0) }
+        let partitions = (0..<300).map { TopicPartition(topic: "t", partition: $0) }
         var stale: [UInt64] = []
         for round in 0..<5 {
             tracker.assign(partitions)

@@ -18,7 +18,7 @@ struct OversizeOutputTests {
 
         let outputs = try await ScoringServiceTests().withService(cluster) { service in
             let outputs = try await cluster.readOutputs(atLeast: events.count, timeout: .seconds(60))
-            let metrics = service.metrics.registry.emitToString()
+            let metrics = service.metrics.render()
             #expect(metrics.contains("scorer_outputs_truncated_total{cause=\"producer_limit\"} 1"), "\(metrics)")
             return outputs
         }
@@ -76,7 +76,7 @@ struct OversizeOutputTests {
 
         let outputs = try await ScoringServiceTests().withService(cluster) { service in
             let outputs = try await cluster.readOutputs(atLeast: events.count, timeout: .seconds(60))
-            let metrics = service.metrics.registry.emitToString()
+            let metrics = service.metrics.render()
             #expect(metrics.contains("scorer_outputs_truncated_total{cause=\"broker_refused\"}"), "\(metrics)")
             return outputs
         }

@@ -213,7 +213,7 @@ struct ScorerProcessTests {
 
         try await cluster.produce(TestEvents.valid(100, prefix: "v1"))
         var outputs = try await cluster.readOutputs(atLeast: 100, timeout: .seconds(30))
-        #expect(outputs.allSatisfy { $0.json["model"] as? String == "install-v1" })
+        #expect(outputs.allSatisfy { $0.json["model"] as? String == OfflineScorer.label(Self.bundlePath) })
 
         // A good new bundle (renamed in its card): swapped between batches.
         let card = bundle.appendingPathComponent("card.json")
@@ -221,20 +221,20 @@ struct ScorerProcessTests {
         cardJSON["name"] = "install-v2"
         try JSONSerialization.data(withJSONObject: cardJSON).write(to: card)
         scorer.send(SIGHUP)
-        #expect(await scorer.waitForLog("model swapped", timeout: .seconds(20)))
+        #expect(await scorer.waitForLog("models swapped", timeout: .seconds(20)))
         try await cluster.produce(TestEvents.valid(100, prefix: "v2"))
         outputs = try await cluster.readOutputs(atLeast: 200, timeout: .seconds(30))
-        #expect(outputs.filter { ($0.key ?? "").hasPrefix("v2-") }.allSatisfy { $0.json["model"] as? String == "install-v2" })
+        #expect(outputs.filter { ($0.key ?? "").hasPrefix("v2-") }.allSatisfy { ($0.json["model"] as? String)?.hasPrefix("install-v2@") == true })
 
         // A broken bundle: refused, the current model keeps serving.
         try Data("{\"learner\": ".utf8).write(to: bundle.appendingPathComponent("model.json"))
         scorer.send(SIGHUP)
-        #expect(await scorer.waitForLog("model reload rejected", timeout: .seconds(20)))
+        #expect(await scorer.waitForLog("model reload refused", timeout: .seconds(20)))
         try await cluster.produce(TestEvents.valid(100, prefix: "v3"))
         outputs = try await cluster.readOutputs(atLeast: 300, timeout: .seconds(30))
         let third = outputs.filter { ($0.key ?? "").hasPrefix("v3-") }
         #expect(third.count == 100)
-        #expect(third.allSatisfy { $0.json["model"] as? String == "install-v2" })
+        #expect(third.allSatisfy { ($0.json["model"] as? String)?.hasPrefix("install-v2@") == true })
         #expect(scorer.isRunning)
         scorer.send(SIGTERM)
         #expect(await scorer.waitForExit(timeout: .seconds(25)) == 0)

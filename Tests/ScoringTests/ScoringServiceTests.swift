@@ -26,7 +26,8 @@ struct ScoringServiceTests {
             #expect(stats.eventsIn == events.count)
             #expect(stats.predictionsOut == events.count)
             #expect(stats.deadLetters == 0)
-            #expect(stats.model == "install-v1")
+            #expect(stats.model == OfflineScorer.label(Self.bundlePath))
+            #expect(stats.model.hasPrefix("install-v1@"))
             #expect(stats.latencyMicros.totalCount == UInt64(events.count))
             return outputs
         }
@@ -51,7 +52,7 @@ struct ScoringServiceTests {
             let event = try #require(byKey[key])
             let json = output.json
             #expect(json["id"] as? String == key)
-            #expect(json["model"] as? String == "install-v1")
+            #expect(json["model"] as? String == offline.model.label)
             #expect(output.headers["source.topic"] == TestCluster.input)
             #expect((json["scored_at"] as? NSNumber) != nil && (json["event_ts"] as? NSNumber) != nil)
             if output.printedP != offline.printedP(event) { mismatches += 1 }
@@ -94,7 +95,7 @@ struct ScoringServiceTests {
         let outputs = try await withService(cluster) { service in
             let outputs = try await cluster.readOutputs(atLeast: expected, timeout: .seconds(60))
             #expect(service.stats().deadLetters == TestEvents.malformed.count)
-            let metrics = service.metrics.registry.emitToString()
+            let metrics = service.metrics.render()
             #expect(metrics.contains("scorer_dead_letters_total{reason=\"wrong_type\"} 1"))
             #expect(metrics.contains("scorer_dead_letters_total{reason=\"not_json\"} 2"))
             return outputs
@@ -135,7 +136,7 @@ struct ScoringServiceTests {
         }
         events += TestEvents.valid(150, prefix: "tail", seed: 99)
         try await cluster.produce(events)
-        let batch = 2 * ScoringPipeline.workerMinimumBatch
+        let batch = 2 * BatchScorer.workerMinimumBatch
         let expected = events.count
 
         let outputs = try await withService(cluster, maxBatch: batch) { service in
@@ -180,7 +181,9 @@ struct ScoringServiceTests {
             for series in [
                 "scorer_events_in_total 50", "scorer_events_out_total{kind=\"prediction\"} 50",
                 "scorer_batch_size_bucket", "scorer_scoring_seconds_bucket", "scorer_e2e_latency_seconds_bucket",
-                "scorer_model_info{model=\"install-v1\"} 1", "scorer_rebalances_total", "scorer_producer_queue_depth",
+                "scorer_model_info{role=\"primary\",model=\"\(OfflineScorer.label(Self.bundlePath))\"} 1",
+                "scorer_rebalances_total", "scorer_producer_queue_depth", "scorer_assigned_partitions 4",
+                "scorer_variant_p_count{variant=\"primary\",model=\"\(OfflineScorer.label(Self.bundlePath))\"} 50",
             ] {
                 #expect(metrics.contains(series), "missing \(series)")
             }
@@ -188,6 +191,7 @@ struct ScoringServiceTests {
             #expect(health.1 == 200)
             let ready = try await httpGet("http://127.0.0.1:\(port)/readyz")
             #expect(ready.1 == 200)
+            #expect(ready.0 == "ready: 4 partitions assigned\n")
         }
     }
 
@@ -201,18 +205,18 @@ struct ScoringServiceTests {
         try await withService(cluster, modelPath: bundle.path, watchInterval: .milliseconds(100)) { service in
             try await cluster.produce(TestEvents.valid(50, prefix: "one"))
             _ = try await cluster.readOutputs(atLeast: 50, timeout: .seconds(30))
-            #expect(service.stats().model == "install-v1")
+            #expect(service.stats().model.hasPrefix("install-v1@"))
 
             let card = bundle.appendingPathComponent("card.json")
             var cardJSON = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: card)) as? [String: Any])
             cardJSON["name"] = "install-v1-retrained"
             try JSONSerialization.data(withJSONObject: cardJSON).write(to: card)
-            #expect(await eventually { service.stats().model == "install-v1-retrained" })
+            #expect(await eventually { service.stats().model.hasPrefix("install-v1-retrained@") })
             try await cluster.produce(TestEvents.valid(50, prefix: "two"))
             let outputs = try await cluster.readOutputs(atLeast: 100, timeout: .seconds(30))
             let second = outputs.filter { ($0.key ?? "").hasPrefix("two-") }
             #expect(second.count == 50)
-            #expect(second.allSatisfy { $0.json["model"] as? String == "install-v1-retrained" })
+            #expect(second.allSatisfy { ($0.json["model"] as? String)?.hasPrefix("install-v1-retrained@") == true })
 
             try Data("not a model".utf8).write(to: bundle.appendingPathComponent("model.json"))
             #expect(await eventually { service.stats().reloadsRejected == 1 })
@@ -220,7 +224,7 @@ struct ScoringServiceTests {
             let after = try await cluster.readOutputs(atLeast: 150, timeout: .seconds(30))
             let third = after.filter { ($0.key ?? "").hasPrefix("three-") }
             #expect(third.count == 50)
-            #expect(third.allSatisfy { $0.json["model"] as? String == "install-v1-retrained" })
+            #expect(third.allSatisfy { ($0.json["model"] as? String)?.hasPrefix("install-v1-retrained@") == true })
             #expect(service.stats().reloadsAccepted == 1)
         }
     }
@@ -260,7 +264,7 @@ struct ScoringServiceTests {
                 let lag = service.stats().lagByPartition
                 return lag.count == 2 && lag.values.allSatisfy { $0 == 0 }
             })
-            let metrics = service.metrics.registry.emitToString()
+            let metrics = service.metrics.render()
             #expect(metrics.contains("scorer_consumer_lag{topic=\"impressions\",partition=\"0\"} 0"))
         }
     }
@@ -323,6 +327,11 @@ struct OfflineScorer {
     init(bundlePath: String) throws {
         model = try ScoringModel.load(path: bundlePath)
         featurizer = Featurizer(spec: model.spec)
+    }
+
+    /// The identity (`name@hash`) the bundle's predictions carry.
+    static func label(_ bundlePath: String) -> String {
+        (try? ScoringModel.load(path: bundlePath).label) ?? "?"
     }
 
     func printedP(_ event: [UInt8]) -> String? {

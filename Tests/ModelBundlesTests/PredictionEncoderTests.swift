@@ -2,30 +2,37 @@ import Foundation
 import Testing
 
 @testable import Features
+@testable import ModelBundles
 
 @Suite struct PredictionEncoderTests {
     @Test func writesTheContractFieldsInOrder() throws {
-        let encoder = PredictionEncoder(modelName: "install-v1")
+        let encoder = PredictionEncoder(model: "install-v1@3f2a9c1e")
         let event = Array(#"{"id":"ab\"c","x":1}"#.utf8)
         let info = EventInfo(idStart: 7, idEnd: 12, idEscaped: true, timestampMillis: nil)
         let bytes = event.withUnsafeBytes {
             encoder.encode(event: $0, info: info, p: 0.0123, scoredAt: 1_700_000_000_123, eventTimestamp: 1_699_999_999_000)
         }
         #expect(String(decoding: bytes, as: UTF8.self)
-            == #"{"id":"ab\"c","p":0.0123,"model":"install-v1","scored_at":1700000000123,"event_ts":1699999999000}"#)
+            == #"{"id":"ab\"c","p":0.0123,"model":"install-v1@3f2a9c1e","scored_at":1700000000123,"event_ts":1699999999000}"#)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any])
         #expect(object["id"] as? String == "ab\"c")
     }
 
     @Test func optionalFieldsAndNulls() {
-        let encoder = PredictionEncoder(modelName: "m\"1")
-        let bytes = encoder.encode(id: "a\nb", p: .nan, scoredAt: -5, eventTimestamp: nil, shadow: 1e-5, variant: "canary")
-        #expect(String(decoding: bytes, as: UTF8.self)
-            == #"{"id":"a\nb","p":null,"model":"m\"1","scored_at":-5,"event_ts":null,"p_shadow":1e-05,"variant":"canary"}"#)
+        let encoder = PredictionEncoder(model: "m\"1", canaryModel: "c@2", shadowModel: "s@3")
+        let primary = encoder.encode(id: "a\nb", p: .nan, shadow: 1e-5, scoredAt: -5, eventTimestamp: nil)
+        #expect(String(decoding: primary, as: UTF8.self)
+            == #"{"id":"a\nb","p":null,"model":"m\"1","variant":"primary","p_shadow":1e-05,"shadow_model":"s@3","scored_at":-5,"event_ts":null}"#)
+        let canary = encoder.encode(id: "x", p: 0.5, variant: .canary, shadow: .nan, scoredAt: 1, eventTimestamp: 2)
+        #expect(String(decoding: canary, as: UTF8.self)
+            == #"{"id":"x","p":0.5,"model":"c@2","variant":"canary","scored_at":1,"event_ts":2}"#, "a non-finite shadow p is left out")
+        // Without a canary or shadow configured, neither field appears.
+        let plain = PredictionEncoder(model: "m").encode(id: "x", p: 0.5, variant: .canary, shadow: 0.25, scoredAt: 1, eventTimestamp: 2)
+        #expect(String(decoding: plain, as: UTF8.self) == #"{"id":"x","p":0.5,"model":"m","scored_at":1,"event_ts":2}"#)
     }
 
     @Test func probabilitiesRoundTripFloat32() throws {
-        let encoder = PredictionEncoder(modelName: "m")
+        let encoder = PredictionEncoder(model: "m")
         var rng = SplitMix64(seed: 3)
         for _ in 0..<20_000 {
             let p = Float(bitPattern: UInt32.random(in: 0...Float(1).bitPattern, using: &rng))
@@ -41,7 +48,7 @@ import Testing
     /// The hot path (`write` into caller memory) spells exactly what `encode` returns, stays within
     /// `maxCount`, and prints integers as `String` does at every digit-count boundary.
     @Test func writingInPlaceMatchesEncodeAndStaysWithinTheBound() throws {
-        let encoder = PredictionEncoder(modelName: "install-v1")
+        let encoder = PredictionEncoder(model: "install-v1@3f2a9c1e", canaryModel: "install-v2@00000000", shadowModel: "shadow@11111111")
         var integers: [Int64] = [0, -1, .min, .max, .min + 1]
         var power: Int64 = 1
         for _ in 0..<18 {
@@ -54,14 +61,18 @@ import Testing
         for value in integers {
             let p = Float(bitPattern: UInt32.random(in: 0...Float(1).bitPattern, using: &rng))
             let timestamp: Int64? = value == 0 ? nil : value
+            let variant: Variant = value % 2 == 0 ? .primary : .canary
+            let shadow: Float? = value % 3 == 0 ? nil : p / 2
             let expected = event.withUnsafeBytes {
-                encoder.encode(event: $0, info: info, p: p, scoredAt: value, eventTimestamp: timestamp)
+                encoder.encode(event: $0, info: info, p: p, variant: variant, shadow: shadow, scoredAt: value, eventTimestamp: timestamp)
             }
             let bound = encoder.maxCount(idLength: info.idEnd - info.idStart)
             var buffer = [UInt8](repeating: 0xEE, count: bound + 8)
             let written = event.withUnsafeBytes { bytes in
                 buffer.withUnsafeMutableBufferPointer {
-                    encoder.write(event: bytes, info: info, p: p, scoredAt: value, eventTimestamp: timestamp, to: $0.baseAddress!)
+                    encoder.write(
+                        event: bytes, info: info, p: p, variant: variant, shadow: shadow, scoredAt: value, eventTimestamp: timestamp,
+                        to: $0.baseAddress!)
                 }
             }
             #expect(written <= bound)

@@ -1,0 +1,170 @@
+import Dispatch
+import Foundation
+import Kafka
+import Logging
+
+/// The committing stage: owns this member's assignment, turns the ``OffsetTracker``'s
+/// acknowledged positions into offset commits, and carries out rebalances.
+///
+/// Commits are asynchronous every `commitInterval` and synchronous on revocation and shutdown.
+/// A partition revoked from this member keeps a floor (everything below it has its output
+/// acknowledged): if the partition comes back, events below the floor are skipped instead of scored
+/// again, even when the commit during revocation was refused (the development cluster refuses
+/// commits while a rebalance is in progress; real brokers accept them).
+///
+/// Confined to the pipeline's thread (rebalances arrive inside the consumer's `poll`, on it).
+final class OffsetCommitter {
+    private let consumer: KafkaConsumer
+    private let tracker: OffsetTracker
+    let metrics: ScoringMetrics
+    private let control: PipelineControl
+    let logger: Logger
+    let inputTopic: String
+    let group: String
+    private let commitIntervalNanoseconds: UInt64
+    private let revocationTimeoutNanoseconds: Int64
+    /// Partitions assigned to this member (events from others are dropped: their new owner
+    /// consumes them from the committed position).
+    private(set) var assigned: Set<TopicPartition> = []
+    private var acknowledgedFloor: [TopicPartition: Int64] = [:]
+    private var lastCommitNanoseconds: UInt64 = 0
+    /// Alerts when this member holds no partitions for too long.
+    var assignmentWatchdog: AssignmentWatchdog
+
+    init(
+        consumer: KafkaConsumer, tracker: OffsetTracker, metrics: ScoringMetrics, control: PipelineControl,
+        configuration: ScoringConfiguration, logger: Logger
+    ) {
+        self.consumer = consumer
+        self.tracker = tracker
+        self.metrics = metrics
+        self.control = control
+        self.logger = logger
+        inputTopic = configuration.inputTopic
+        group = configuration.group
+        assignmentWatchdog = AssignmentWatchdog(sessionTimeoutMs: configuration.sessionTimeoutMs)
+        commitIntervalNanoseconds = UInt64(configuration.commitIntervalMs) * 1_000_000
+        revocationTimeoutNanoseconds = Int64(configuration.revocationTimeoutMs) * 1_000_000
+    }
+
+    // MARK: - Partition runs
+
+    /// What the output writer needs to know about the partition of a run of messages.
+    struct PartitionRun {
+        var topic = ""
+        var partition = -1
+        var isAssigned = false
+        /// Offsets below this were scored and acknowledged before the partition was revoked.
+        var floor: Int64?
+        var ledger: UInt32 = 0
+        var topicHeader: [UInt8] = []
+        var partitionHeader: [UInt8] = []
+    }
+
+    /// Looks up the partition of `message` once for the run of messages that follows it.
+    func run(for message: KafkaMessage) -> PartitionRun {
+        let topicPartition = message.topicPartition
+        var run = PartitionRun(topic: topicPartition.topic, partition: topicPartition.partition)
+        run.isAssigned = assigned.contains(topicPartition)
+        guard run.isAssigned else { return run }
+        run.floor = acknowledgedFloor.isEmpty ? nil : acknowledgedFloor[topicPartition]
+        run.ledger = tracker.ledger(for: topicPartition)
+        run.topicHeader = Array(run.topic.utf8)
+        run.partitionHeader = Array(String(run.partition).utf8)
+        return run
+    }
+
+    /// Forgets a partition's floor once consumption has passed it.
+    func passedFloor(of run: inout PartitionRun) {
+        acknowledgedFloor[TopicPartition(topic: run.topic, partition: run.partition)] = nil
+        run.floor = nil
+    }
+
+    // MARK: - Rebalances
+
+    func assign(_ partitions: [TopicPartition]) {
+        assigned.formUnion(partitions)
+        tracker.assign(partitions)
+        metrics.recordAssignment(count: assigned.count)
+        noteAssignment()
+        logger.info("partitions assigned", metadata: ["partitions": "\(partitions.sorted())", "assigned": "\(assigned.count)"])
+    }
+
+    /// Waits (within the revocation budget) for the outputs of `partitions`, commits them and lets
+    /// them go. `whileWaiting` runs between checks (it republishes refused outputs).
+    func revoke(_ partitions: [TopicPartition], whileWaiting: () throws -> Void) {
+        let budget = control.isStopRequested ? control.drainTimeRemaining : revocationTimeoutNanoseconds
+        let drained = waitForAcknowledgements(of: partitions, within: budget, whileWaiting: whileWaiting)
+        commitSync(partitions, reason: "revocation")
+        for (partition, position) in tracker.commitPositions(of: partitions) {
+            acknowledgedFloor[partition] = position
+        }
+        if !drained {
+            logger.warning("revoked partitions still had unacknowledged outputs; their new owner re-scores them", metadata: ["partitions": "\(partitions.sorted())"])
+        }
+        forget(partitions)
+        logger.info("partitions revoked", metadata: ["partitions": "\(partitions.sorted())", "assigned": "\(assigned.count)"])
+    }
+
+    /// Lets `partitions` go without committing: another member may already own them.
+    func lose(_ partitions: [TopicPartition]) {
+        forget(partitions)
+        logger.warning("partitions lost (session timed out); their events may be scored twice", metadata: ["partitions": "\(partitions.sorted())"])
+    }
+
+    private func forget(_ partitions: [TopicPartition]) {
+        assigned.subtract(partitions)
+        tracker.remove(partitions)
+        metrics.forgetLag(of: partitions)
+        metrics.recordAssignment(count: assigned.count)
+        noteAssignment()
+    }
+
+    // MARK: - Committing
+
+    /// Commits the positions that moved, asynchronously, at most once per commit interval.
+    func commitIfDue() {
+        let now = DispatchTime.now().uptimeNanoseconds
+        guard now - lastCommitNanoseconds >= commitIntervalNanoseconds else { return }
+        lastCommitNanoseconds = now
+        let positions = tracker.takeCommitPositions()
+        guard !positions.isEmpty else { return }
+        let offsets = positions.map { TopicPartitionOffset(topic: $0.0.topic, partition: $0.0.partition, offset: $0.1) }
+        do {
+            try consumer.commit(offsets, async: true)
+        } catch {
+            logger.warning("offset commit failed (retried with the next one): \(error)")
+        }
+    }
+
+    /// Synchronously commits the acknowledged positions of every tracked partition.
+    func commitAll(reason: String) {
+        commitSync(tracker.trackedPartitions, reason: reason)
+    }
+
+    private func commitSync(_ partitions: [TopicPartition], reason: String) {
+        let positions = tracker.commitPositions(of: partitions)
+        guard !positions.isEmpty else { return }
+        let offsets = positions.map { TopicPartitionOffset(topic: $0.0.topic, partition: $0.0.partition, offset: $0.1) }
+        do {
+            try consumer.commit(offsets, async: false)
+            logger.debug("committed", metadata: ["reason": "\(reason)", "offsets": "\(offsets)"])
+        } catch {
+            logger.warning("offset commit on \(reason) failed: \(error)")
+        }
+    }
+
+    /// Waits until the outputs of `partitions` (nil = all) are acknowledged, or `nanoseconds`
+    /// pass, or a delivery fails; `whileWaiting` runs between checks.
+    func waitForAcknowledgements(of partitions: [TopicPartition]?, within nanoseconds: Int64, whileWaiting: () throws -> Void) -> Bool {
+        let deadline = DispatchTime.now().uptimeNanoseconds &+ UInt64(max(nanoseconds, 0))
+        while true {
+            let remaining = partitions.map { tracker.inFlight(in: $0) } ?? tracker.inFlight
+            if remaining == 0 { return true }
+            if (try? whileWaiting()) == nil { return false }
+            if control.deliveryFailed.load(ordering: .relaxed) { return false }
+            if DispatchTime.now().uptimeNanoseconds >= deadline { return false }
+            Thread.sleep(forTimeInterval: 0.001)
+        }
+    }
+}

@@ -1,14 +1,16 @@
-"""Recomputes the model card's numbers from the committed bundle and test data; exits 1 on any
-mismatch. Run by scripts/parity.sh in CI:
+"""Recomputes the model cards' numbers from the committed bundles (models/install-v1 and
+models/install-v2) and test data; exits 1 on any mismatch. Run by scripts/parity.sh in CI:
 
-    python3 models/train/check_card.py
+    python3 models/train/check_card.py [BUNDLE ...]
 
 With SCORER set to a built `scorer` binary it also runs `scorer score --events` over the whole
 test data and checks that every probability equals XGBoost's bit for bit (the Swift featurizer
-and evaluator end to end) and that the lines follow the prediction contract.
+and evaluator end to end) and that the lines follow the prediction contract, `model` being the bundle's identity
+(name@first 8 hex digits of SHA-256 of model.json + features.json).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -24,7 +26,7 @@ import featurize  # noqa: E402
 import metrics  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
-BUNDLE = os.path.join(ROOT, "models", "install-v1")
+BUNDLES = [os.path.join(ROOT, "models", name) for name in ("install-v1", "install-v2")]
 TEST_DATA = os.path.join(ROOT, "simulator", "data", "test_data.csv.gz")
 
 failures: list[str] = []
@@ -48,11 +50,33 @@ def same(path: str, claimed, actual, rel: float = 1e-9) -> None:
 
 
 def main() -> int:
-    with open(os.path.join(BUNDLE, "card.json")) as f:
+    for bundle in sys.argv[1:] or BUNDLES:
+        check_bundle(bundle)
+    for f in failures[:20]:
+        print("MISMATCH " + f, file=sys.stderr)
+    if failures:
+        print(f"check_card: {len(failures)} mismatches", file=sys.stderr)
+        return 1
+    print("check_card: every card matches its bundle and the test data")
+    return 0
+
+
+def identity(bundle: str, name: str) -> str:
+    """The label the scorer publishes as `model` (ModelIdentity in Sources/ModelBundles)."""
+    digest = hashlib.sha256()
+    for file in ("model.json", "features.json"):
+        with open(os.path.join(bundle, file), "rb") as f:
+            digest.update(f.read())
+    return f"{name}@{digest.hexdigest()[:8]}"
+
+
+def check_bundle(bundle: str) -> None:
+    failed_before = len(failures)
+    with open(os.path.join(bundle, "card.json")) as f:
         card = json.load(f)
-    with open(os.path.join(BUNDLE, "features.json")) as f:
+    with open(os.path.join(bundle, "features.json")) as f:
         spec = json.load(f)
-    model = xgb.Booster(model_file=os.path.join(BUNDLE, "model.json"))
+    model = xgb.Booster(model_file=os.path.join(bundle, "model.json"))
     fz = featurize.Featurizer(spec)
     numbers = {k for k, v in fz.types.items() if v == featurize.NUMBER}
     events, labels = metrics.read_test_data(TEST_DATA, numbers)
@@ -73,24 +97,18 @@ def main() -> int:
         failures.append(f"AUC {v['auc']:.4f} outside the intended 0.75-0.85")
     if len(labels) < 200_000 or os.path.getsize(TEST_DATA) > 20 * 1024 * 1024:
         failures.append(f"test data: {len(labels)} rows, {os.path.getsize(TEST_DATA)} bytes (want >= 200000 rows, <= 20 MB)")
-    print(f"card: AUC {v['auc']:.4f}, logloss {v['logloss']:.5f}, mean predicted {v['mean_predicted']:.5f} "
+    print(f"{os.path.basename(bundle)} card: AUC {v['auc']:.4f}, logloss {v['logloss']:.5f}, mean predicted {v['mean_predicted']:.5f} "
           f"vs actual {v['actual_rate']:.5f} (ratio {v['calibration_ratio']:.3f}), {len(labels)} rows")
 
     scorer = os.environ.get("SCORER")
     if scorer:
-        check_scorer(scorer, card["name"], model.predict(d), events)
-
-    for f in failures[:20]:
-        print("MISMATCH " + f, file=sys.stderr)
-    if failures:
-        print(f"check_card: {len(failures)} mismatches", file=sys.stderr)
-        return 1
-    print("check_card: the card matches the bundle and test data")
-    return 0
+        check_scorer(scorer, bundle, identity(bundle, card["name"]), model.predict(d), events)
+    for i in range(failed_before, len(failures)):
+        failures[i] = f"{os.path.basename(bundle)}: {failures[i]}"
 
 
-def check_scorer(scorer: str, name: str, expected: np.ndarray, events: list[bytes]) -> None:
-    run = subprocess.run([scorer, "score", "--model", BUNDLE, "--events", TEST_DATA],
+def check_scorer(scorer: str, bundle: str, name: str, expected: np.ndarray, events: list[bytes]) -> None:
+    run = subprocess.run([scorer, "score", "--model", bundle, "--events", TEST_DATA],
                          capture_output=True, check=False)
     if run.returncode != 0:
         failures.append(f"scorer score --events exited {run.returncode}: {run.stderr.decode()[:300]}")
@@ -114,7 +132,7 @@ def check_scorer(scorer: str, name: str, expected: np.ndarray, events: list[byte
     if bad:
         failures.append(f"scorer: {bad} of {len(lines)} predictions differ from XGBoost")
     else:
-        print(f"scorer score --events: {len(lines)} predictions equal XGBoost's bit for bit")
+        print(f"{os.path.basename(bundle)}: scorer score --events: {len(lines)} predictions equal XGBoost's bit for bit")
 
 
 if __name__ == "__main__":

@@ -10,8 +10,13 @@
    the Swift reader turns it into events),
 6. trains XGBoost (binary:logistic, eta 0.05, depth 6, <= 500 rounds, early stopping on the held-out
    part, native categorical features, no re-weighting, one thread, fixed seed),
-7. writes the bundle models/install-v1/ (model.json, features.json, card.json),
-8. writes the Swift parity fixture (Tests/FeaturesTests/Fixtures/parity.jsonl and the CSV sample).
+7. writes the bundle models/install-v1/ (model.json, features.json, card.json, reference.jsonl),
+8. trains and writes models/install-v2/ the same way with other hyper-parameters (eta 0.1, depth 4,
+   row and column subsampling): a second, different model for shadow and canary roll-outs,
+9. writes the Swift parity fixture (Tests/FeaturesTests/Fixtures/parity.jsonl and the CSV sample)
+   from install-v1.
+
+`--bundle install-v2` retrains only that bundle (the data are generated the same way either way).
 """
 from __future__ import annotations
 
@@ -32,13 +37,12 @@ sys.path.insert(0, HERE)
 import featurize  # noqa: E402
 import generate  # noqa: E402
 import metrics  # noqa: E402
+import reference  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
-BUNDLE = os.path.join(ROOT, "models", "install-v1")
 TEST_DATA = os.path.join(ROOT, "simulator", "data", "test_data.csv.gz")
 FIXTURES = os.path.join(ROOT, "Tests", "FeaturesTests", "Fixtures")
 
-MODEL_NAME = "install-v1"
 SEED = 7
 N_EVENTS = 1_050_000
 PARAMS = {
@@ -52,6 +56,13 @@ PARAMS = {
 }
 MAX_ROUNDS = 500
 EARLY_STOPPING = 30
+# The bundles `make model` writes: name -> (card version, parameters). install-v2 is the roll-out
+# candidate: shallower trees, a larger step, row and column subsampling.
+BUNDLES = {
+    "install-v1": (1, PARAMS),
+    "install-v2": (2, {**PARAMS, "eta": 0.1, "max_depth": 4, "subsample": 0.8, "colsample_bytree": 0.8,
+                       "min_child_weight": 5}),
+}
 COLUMNS = ["id", "timestamp", "campaignId", "platform", "softwareVersion", "sourceGameId", "country",
            "startCount", "viewCount", "clickCount", "installCount", "lastStart", "startCount1d",
            "startCount7d", "connectionType", "deviceType", "install"]
@@ -118,6 +129,8 @@ def dmatrix(fz, X, y=None):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--events", type=int, default=N_EVENTS, help="events to generate (20%% are held out)")
+    ap.add_argument("--bundle", action="append", choices=list(BUNDLES),
+                    help="train only this bundle (repeatable; default: all)")
     ap.add_argument("--cache", help="save the featurized matrices here, or reuse them if present (for tuning)")
     args = ap.parse_args()
     t0 = time.time()
@@ -148,22 +161,40 @@ def main() -> None:
     print(f"featurized ({time.time() - t0:.0f}s)")
 
     d_train, d_held = dmatrix(fz, X_train, y_train), dmatrix(fz, X_held, y_held)
-    booster = xgb.train(PARAMS, d_train, num_boost_round=MAX_ROUNDS, evals=[(d_held, "validation")],
+    first = None
+    for name in args.bundle or list(BUNDLES):
+        version, params = BUNDLES[name]
+        model = train_bundle(name, version, params, spec, fz, d_train, d_held, X_held, y_held, y_train, df, train,
+                             held, held_events, t0)
+        if name == "install-v1":
+            first = model
+
+    if first is not None:
+        import fixtures  # noqa: E402  (after the bundle exists)
+        fixtures.write_all(spec, first, held_events, FIXTURES, TEST_DATA)
+    print(f"done ({time.time() - t0:.0f}s)")
+
+
+def train_bundle(name, version, params, spec, fz, d_train, d_held, X_held, y_held, y_train, df, train, held,
+                 held_events, t0):
+    """Trains one bundle and writes models/<name>/ (model.json, features.json, card.json, reference.jsonl)."""
+    bundle = os.path.join(ROOT, "models", name)
+    booster = xgb.train(params, d_train, num_boost_round=MAX_ROUNDS, evals=[(d_held, "validation")],
                         early_stopping_rounds=EARLY_STOPPING, verbose_eval=50)
     best = booster.best_iteration
     model = booster[: best + 1]
-    os.makedirs(BUNDLE, exist_ok=True)
-    model.save_model(os.path.join(BUNDLE, "model.json"))
-    with open(os.path.join(BUNDLE, "features.json"), "w") as f:
+    os.makedirs(bundle, exist_ok=True)
+    model.save_model(os.path.join(bundle, "model.json"))
+    with open(os.path.join(bundle, "features.json"), "w") as f:
         json.dump(spec, f, indent=1)
         f.write("\n")
-    print(f"trained {best + 1} rounds ({time.time() - t0:.0f}s)")
+    print(f"{name}: trained {best + 1} rounds ({time.time() - t0:.0f}s)")
 
     # The card: every number below except the ceiling is recomputed by check_card.py.
-    model = xgb.Booster(model_file=os.path.join(BUNDLE, "model.json"))
+    model = xgb.Booster(model_file=os.path.join(bundle, "model.json"))
     card = {
-        "name": MODEL_NAME,
-        "version": 1,
+        "name": name,
+        "version": version,
         "created_by": "models/train/train.py",
         "xgboost_version": xgb.__version__,
         "data": {
@@ -172,7 +203,7 @@ def main() -> None:
             "split": "time-ordered 80/20; validation = simulator/data/test_data.csv.gz",
             "train_install_rate": float(y_train.mean()),
         },
-        "parameters": {**{k: v for k, v in PARAMS.items()}, "max_rounds": MAX_ROUNDS,
+        "parameters": {**{k: v for k, v in params.items()}, "max_rounds": MAX_ROUNDS,
                        "early_stopping_rounds": EARLY_STOPPING, "best_iteration": best,
                        "num_trees": best + 1, "class_weighting": "none"},
         "features": len(fz.names),
@@ -182,16 +213,15 @@ def main() -> None:
             "note": "AUC of the generator's own probabilities on the validation rows (not recomputable from the csv)",
         },
     }
-    with open(os.path.join(BUNDLE, "card.json"), "w") as f:
+    with open(os.path.join(bundle, "card.json"), "w") as f:
         json.dump(card, f, indent=1)
         f.write("\n")
     v = card["validation"]
-    print(f"AUC {v['auc']:.4f} (ceiling {card['ceiling']['auc_of_true_probabilities']:.4f}), "
+    print(f"{name}: AUC {v['auc']:.4f} (ceiling {card['ceiling']['auc_of_true_probabilities']:.4f}), "
           f"logloss {v['logloss']:.5f}, mean predicted {v['mean_predicted']:.5f} vs actual {v['actual_rate']:.5f}")
-
-    import fixtures  # noqa: E402  (after the bundle exists)
-    fixtures.write_all(spec, model, held_events, FIXTURES, TEST_DATA)
-    print(f"done ({time.time() - t0:.0f}s)")
+    count = reference.write(bundle, held_events=held_events)
+    print(f"{name}: reference.jsonl with {count} events")
+    return model
 
 
 if __name__ == "__main__":

@@ -2,9 +2,9 @@
 ///
 /// An id goes to the canary when `FNV-1a-64(id bytes) mod 10,000 < percent × 100`, where the id
 /// bytes are the id as it stands in the event's JSON (its UTF-8 text unless it holds escapes). The
-/// rule depends on nothing but the id and the percentage, so every instance, restart and offline
-/// run (`scorer score --canary`) sends the same id to the same model, and raising the percentage
-/// only moves ids from primary to canary.
+/// rule depends on nothing but the id and the percentage, so every instance and restart sends the
+/// same id to the same model (and any language can reproduce it), and raising the percentage only
+/// moves ids from primary to canary.
 public struct CanarySplit: Sendable, Hashable {
     /// The canary's share in basis points (0...10,000; 10 % = 1,000).
     public let basisPoints: Int
@@ -24,6 +24,12 @@ public struct CanarySplit: Sendable, Hashable {
     public func isCanary(id: String) -> Bool {
         var id = id
         return id.withUTF8 { isCanary(id: UnsafeRawBufferPointer($0)) }
+    }
+
+    /// The 64-bit FNV-1a hash of a string's UTF-8 bytes (what the split buckets by).
+    public static func fnv1a64(of text: String) -> UInt64 {
+        var text = text
+        return text.withUTF8 { fnv1a64(UnsafeRawBufferPointer($0)) }
     }
 
     /// 64-bit FNV-1a: simple, fast on short ids, and easy to reproduce in any language.

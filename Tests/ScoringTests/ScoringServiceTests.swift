@@ -286,7 +286,7 @@ struct ScoringServiceTests {
     func withService<Result: Sendable>(
         _ cluster: TestCluster, group: String = "scorer", metricsPort: Int? = nil, maxBatch: Int = 200,
         maxInFlight: Int = 50_000, modelPath: String = bundlePath, watchInterval: Duration? = nil,
-        properties: [String: String] = [:],
+        properties: [String: String] = [:], configure: (inout ScoringConfiguration) -> Void = { _ in },
         _ body: @Sendable (ScoringService) async throws -> Result
     ) async throws -> Result {
         var configuration = ScoringConfiguration(kafka: cluster.config)
@@ -300,6 +300,7 @@ struct ScoringServiceTests {
         configuration.maxBatch = maxBatch
         configuration.maxInFlight = maxInFlight
         configuration.shutdownTimeout = .seconds(20)
+        configure(&configuration)
         var logger = Logger(label: "test-scorer")
         logger.logLevel = .notice
         let service = try ScoringService(configuration: configuration, logger: logger)

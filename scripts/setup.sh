@@ -26,7 +26,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 if [ "${WITH_PYTHON:-1}" = 1 ]; then
-  if ! python3 -c 'import xgboost, lightgbm, numpy, pandas, sklearn' >/dev/null 2>&1; then
+  if ! python3 -c 'import xgboost, lightgbm, numpy, pandas, sklearn, orjson' >/dev/null 2>&1; then
     echo "setup: installing Python packages from models/train/requirements.txt"
     python3 -m pip install -q -r models/train/requirements.txt 2>/dev/null \
       || python3 -m pip install -q --break-system-packages -r models/train/requirements.txt

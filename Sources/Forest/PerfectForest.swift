@@ -169,10 +169,8 @@ struct PerfectForest: Sendable {
 
     /// Margins of one block of rows in Swift: the fallback for CPUs without AVX2 and the oracle the
     /// vector kernel is tested against. Trees outer, rows inner, four rows walking down each tree
-    /// together (four independent load chains for the CPU to overlap, positions in registers:
-    /// ~10% faster than stepping all rows of the block level by level through a positions array,
-    /// 16.5 vs 18.9 ns per row per tree at batch 256 in benchmarks/evaluator_vs_xgboost.py
-    /// --kernel portable).
+    /// together: four independent load chains for the CPU to overlap, positions in registers
+    /// (BENCHMARKS.md, "Evaluator vs XGBoost", kernel history).
     ///
     /// A forest with categorical splits takes ``MixedStep`` (both decisions computed, one picked);
     /// a numerical one ``NumericStep``, so it pays nothing for the categorical rule.
@@ -329,10 +327,9 @@ enum MixedStep: PerfectStepRule {
         return position &* 2 &+ (goLeft ^ 1)
     }
 
-    /// One row: the branchy rule (like ``ForestModel/generalStep(_:_:_:_:)``) is faster, since a
-    /// single row's walk has nothing to overlap and skipping the categorical work on numerical
-    /// splits pays (install-v1 rows, `FOREST_KERNEL=portable scorer model bench --batch-sizes 1`:
-    /// ~95 ns per row per tree branch-free, ~90 branchy, ~87 for the packed layout's walk).
+    /// One row: the branchy rule (like ``ForestModel/generalStep(_:_:_:_:)``), since a single row's
+    /// walk has nothing to overlap and numerical splits then skip the categorical work
+    /// (BENCHMARKS.md, "Production model with categorical splits", portable kernel at batch 1).
     @inline(__always)
     static func singleRowStep(
         _ splits: UnsafePointer<UInt32>, _ thresholds: UnsafePointer<Float>, _ words: UnsafePointer<UInt32>?,

@@ -6,9 +6,8 @@
 // (permutes instead of loads) and gathers only the row values and the deep levels. Swift cannot
 // compile one function for AVX2 behind a runtime check, hence this small C target; the Swift
 // kernels stay the oracle and the fallback (other CPUs, other architectures, very deep or sparse
-// trees). Categorical splits (install-v1: 1,812 of 2,744) are decided in the vector lanes too
-// (`mixedLeft`): 9-14 ns per row per tree on install-v1 rows in batches, against 45-90 for the
-// Swift packed-node kernel they ran on before (BENCHMARKS.md, "install-v1").
+// trees). Categorical splits are decided in the vector lanes too (`mixedLeft`), so models like
+// install-v1 stay on this kernel (BENCHMARKS.md, "Production model with categorical splits").
 //
 // Exactness: per row the margin starts at the base margin and each tree's leaf (times its DART
 // weight, a separate multiply, never fused) is added in tree order in Float32, like XGBoost.

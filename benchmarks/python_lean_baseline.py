@@ -34,6 +34,8 @@ class LeanScorer(BaselineScorer):
         super().__init__(args)
         with open(os.path.join(args.model, "features.json")) as f:
             self.lean = LeanFeaturizer(json.load(f))
+        self.topic_bytes: dict[str, bytes] = {}  # header values, encoded once
+        self.partition_bytes: dict[int, bytes] = {}
 
     def score_batch(self, msgs):
         offsets = {}
@@ -45,26 +47,33 @@ class LeanScorer(BaselineScorer):
 
         batch = Batch(offsets)
         self.in_flight.append(batch)
-        produce = self.produce
+        on_delivery = batch.on_delivery
+        topic_bytes, partition_bytes = self.topic_bytes, self.partition_bytes
         if kept:
             p = self.booster.inplace_predict(rows).tolist()
             scored_at = int(time.time() * 1000)
             dumps, model, topic = orjson.dumps, self.model_name, self.args.output_topic
+            produce = self.producer.produce
             for i, ident, prob in zip(kept, ids, p):
                 m = msgs[i]
+                t, part = m.topic(), m.partition()
+                tb = topic_bytes.get(t) or topic_bytes.setdefault(t, t.encode())
+                pb = partition_bytes.get(part) or partition_bytes.setdefault(part, str(part).encode())
                 value = dumps({"id": ident, "p": prob, "model": model, "scored_at": scored_at,
                                "event_ts": m.timestamp()[1]})
-                headers = [("source.topic", m.topic().encode()),
-                           ("source.partition", str(m.partition()).encode()),
-                           ("source.offset", str(m.offset()).encode())]
-                produce(topic, value, m.key(), headers, batch)
+                headers = [("source.topic", tb), ("source.partition", pb), ("source.offset", b"%d" % m.offset())]
+                try:
+                    produce(topic, value, m.key(), headers=headers, on_delivery=on_delivery)
+                    batch.pending += 1
+                except BufferError:  # local queue full: python_baseline's path serves reports and retries
+                    self.produce(topic, value, m.key(), headers, batch)
         for i, reason in dead:
             m = msgs[i]
             headers = [("error", reason.encode()),
                        ("source.topic", m.topic().encode()),
                        ("source.partition", str(m.partition()).encode()),
                        ("source.offset", str(m.offset()).encode())]
-            produce(self.args.dlq_topic, m.value(), m.key(), headers, batch)
+            self.produce(self.args.dlq_topic, m.value(), m.key(), headers, batch)
         self.predicted += len(kept)
         self.dead += len(dead)
 

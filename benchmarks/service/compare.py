@@ -23,7 +23,8 @@ Three measurements, same broker, same model bundle, same events, for both servic
 3. Memory: the service's resident set size (VmRSS) sampled every second during the latency run;
    steady state = median of the samples after the first 10 s, and the maximum.
 
-Prints a table with the ratios and, with --json FILE, writes every figure.
+Sides (--sides): scorer run, the Python baseline, the lean Python baseline and the C pass-through
+(throughput only). Prints a table with the ratios and, with --json FILE, writes every figure.
 """
 from __future__ import annotations
 
@@ -216,7 +217,16 @@ def service_argv(side: str, args, brokers_file: str, group: str, topics: tuple[s
         if args.session_timeout_ms is not None:
             argv += ["-X", f"session.timeout.ms={args.session_timeout_ms}"]
         return argv
-    argv = [sys.executable, "-u", os.path.join(REPO, "benchmarks", "python_baseline.py"),
+    if side == "passthrough":
+        argv = [args.passthrough, "--brokers", f"@{brokers_file}", "--group", group,
+                "--input-topic", inp, "--output-topic", out]
+        if fetch_wait_max_ms is not None:
+            argv += ["-X", f"fetch.wait.max.ms={fetch_wait_max_ms}"]
+        if args.session_timeout_ms is not None:
+            argv += ["-X", f"session.timeout.ms={args.session_timeout_ms}"]
+        return argv
+    script = "python_lean_baseline.py" if side == "lean" else "python_baseline.py"
+    argv = [sys.executable, "-u", os.path.join(REPO, "benchmarks", script),
             "--brokers", f"@{brokers_file}", "--group", group, "--model", args.model,
             "--input-topic", inp, "--output-topic", out, "--dlq-topic", dlq]
     if fetch_wait_max_ms is not None:
@@ -238,6 +248,14 @@ def throughput_round(side, args, brokers, brokers_file, round_no, logdir):
     base = outputs.acknowledged()  # earlier rounds' outputs
     svc.start()
     started = time.monotonic()
+    perf = None
+    if args.perf and side in args.perf.split(","):
+        # A CPU profile of the whole drain (every thread of the service): perf's software clock
+        # (no PMU in this VM), call graphs by frame pointers.
+        perf_out = os.path.join(logdir, f"perf-{side}-{round_no}.data")
+        perf = subprocess.Popen(["perf", "record", "-q", "-e", "cpu-clock", "-F", str(args.perf_frequency), "-g",
+                                 "-p", str(svc.pid), "-o", perf_out], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        log(f"perf recording {side} into {perf_out}")
     samples = []  # (monotonic, outputs acknowledged this round, cpu)
     try:
         done, polls = 0, 0
@@ -255,6 +273,9 @@ def throughput_round(side, args, brokers, brokers_file, round_no, logdir):
                                  f"({done} of {total} committed); see {svc.log_path}")
             time.sleep(0.025)
     finally:
+        if perf is not None:
+            perf.send_signal(signal.SIGINT)
+            perf.wait(60)
         svc.stop()
         progress.close()
         outputs.close()
@@ -422,6 +443,12 @@ def main():
     p.add_argument("--scorer", default=os.path.join(bin_dir, "scorer"))
     p.add_argument("--simulator", default=os.path.join(bin_dir, "simulator"))
     p.add_argument("--model", default=os.path.join(REPO, "models", "install-v1"))
+    p.add_argument("--passthrough", default=os.path.join(bin_dir, "passthrough"),
+                   help="the C pass-through (benchmarks/passthrough/passthrough.c, built by service_vs_python.sh)")
+    p.add_argument("--sides", default="swift,python,lean,passthrough",
+                   help="comma-separated sides: swift (scorer run), python (benchmarks/python_baseline.py), lean "
+                        "(benchmarks/python_lean_baseline.py), passthrough (the C pass-through, throughput only); "
+                        "throughput rounds rotate which goes first")
     p.add_argument("--backlog", type=int, default=500_000, help="events to drain per throughput round")
     p.add_argument("--partitions", type=int, default=64, help="partitions of the backlog topics")
     p.add_argument("--latency-partitions", type=int, default=1,
@@ -450,9 +477,18 @@ def main():
                    help="session.timeout.ms for both services (default: librdkafka's 45 s on the mock, 10 s on "
                         "Tansu, which holds every group join for half of it)")
     p.add_argument("--round-timeout", type=float, default=600)
+    p.add_argument("--perf", default="", help="comma-separated sides to record with `perf record` during their "
+                                              "throughput rounds (perf-SIDE-ROUND.data in the log folder)")
+    p.add_argument("--perf-frequency", type=int, default=2000, help="perf samples per second per thread")
     p.add_argument("--skip", choices=["throughput", "latency"], action="append", default=[])
     p.add_argument("--json", help="write every figure to this file")
     args = p.parse_args()
+    args.sides = [s for s in args.sides.split(",") if s]
+    for side in args.sides:
+        if side not in ("swift", "python", "lean", "passthrough"):
+            raise SystemExit(f"error: unknown side {side!r}")
+    if "passthrough" in args.sides and not os.access(args.passthrough, os.X_OK):
+        raise SystemExit(f"error: {args.passthrough} is not built (run benchmarks/service_vs_python.sh)")
     for exe in (args.scorer, args.simulator):
         if not os.access(exe, os.X_OK):
             raise SystemExit(f"error: {exe} is not built (run benchmarks/service_vs_python.sh)")
@@ -476,7 +512,9 @@ def main():
                "fetch_wait_max_ms": args.fetch_wait_max_ms,
                "measurer_fetch_wait_max_ms": args.measurer_fetch_wait_max_ms,
                "rate": args.rate, "latency_seconds": args.latency_seconds,
-               "throughput": {"swift": [], "python": []}, "latency": {"swift": [], "python": []}}
+               "sides": args.sides,
+               "throughput": {side: [] for side in args.sides},
+               "latency": {side: [] for side in args.sides if side != "passthrough"}}
 
     if "throughput" not in args.skip:
         broker = Broker(args, logdir, "throughput", args.partitions, ["backlog", "backlog.out", "backlog.dlq"])
@@ -492,14 +530,16 @@ def main():
                 raise SystemExit(f"error: the broker holds offsets {low}..{high}, not 0..{args.backlog}: "
                                  f"use more --partitions (the mock broker keeps ~5 MB per partition)")
             for r in range(1, args.repeats + 1):
-                order = ("python", "swift") if r % 2 else ("swift", "python")
+                k = (r - 1) % len(args.sides)
+                order = args.sides[k:] + args.sides[:k]  # rotated: each side goes first in turn
                 for side in order:
                     results["throughput"][side].append(throughput_round(side, args, brokers, brokers_file, r, logdir))
 
     if "latency" not in args.skip:
         topics = []
+        latency_sides = [s for s in args.sides if s != "passthrough"]
         for r in range(1, args.latency_repeats + 1):
-            for side in ("swift", "python"):
+            for side in latency_sides:
                 topics += [f"lat{r}-{side}.in", f"lat{r}-{side}.out", f"lat{r}-{side}.dlq"]
         # Its own broker with fewer partitions: events are consumed as they arrive, so retention
         # does not matter, and 64 near-empty partitions would only add per-partition fetch work.
@@ -509,8 +549,8 @@ def main():
             saved = args.partitions
             args.partitions = args.latency_partitions
             for r in range(1, args.latency_repeats + 1):
-                order = ("python", "swift") if r % 2 else ("swift", "python")
-                for side in order:
+                k = (r - 1) % len(latency_sides)
+                for side in latency_sides[k:] + latency_sides[:k]:
                     results["latency"][side].append(latency_round(side, args, brokers, brokers_file, r, logdir))
             args.partitions = saved
 
@@ -525,44 +565,54 @@ def median(rounds, key):
     return statistics.median(values) if values else float("nan")
 
 
+LABELS = {"swift": "scorer run", "python": "python", "lean": "python lean", "passthrough": "C pass-through"}
+
+
 def report(results):
     print()
     where = "Tansu" if results.get("broker") == "tansu" else "the development cluster"
-    print(f"Service vs Python baseline on {where} ({results['partitions']} partitions for the backlog, "
+    print(f"Service vs Python baselines on {where} ({results['partitions']} partitions for the backlog, "
           f"{results['latency_partitions']} for the latency run)")
-    t = results["throughput"]
-    if t["swift"] and t["python"]:
-        sr, pr = median(t["swift"], "rate"), median(t["python"], "rate")
-        sc, pc = median(t["swift"], "cpu_s_per_million"), median(t["python"], "cpu_s_per_million")
-        print(f"Throughput, draining {results['backlog']:,} events (median of {len(t['swift'])} interleaved rounds):")
-        print(f"  {'':22}{'scorer run':>14}{'python':>14}{'ratio':>10}")
-        print(f"  {'events/s':22}{sr:>14,.0f}{pr:>14,.0f}{sr / pr:>9.1f}x")
-        print(f"  {'CPU-s per million':22}{sc:>14.1f}{pc:>14.1f}{pc / sc:>9.1f}x less")
-        bs, bp = median(t["swift"], "broker_cpu_s_per_million"), median(t["python"], "broker_cpu_s_per_million")
-        print(f"  {'broker CPU-s per million':22}{bs:>14.1f}{bp:>14.1f}")
-        print(f"  {'broker cores':22}{median(t['swift'], 'broker_cores'):>14.2f}{median(t['python'], 'broker_cores'):>14.2f}")
-        print(f"  rounds: scorer " + ", ".join(f"{r['rate']:,.0f}" for r in t["swift"])
-              + "; python " + ", ".join(f"{r['rate']:,.0f}" for r in t["python"]))
-    lat = results["latency"]
-    if lat["swift"] and lat["python"]:
+    t = {side: rounds for side, rounds in results["throughput"].items() if rounds}
+    if t:
+        sides = list(t)
+        n = max(len(r) for r in t.values())
+        print(f"Throughput, draining {results['backlog']:,} events (median of {n} interleaved rounds):")
+        print(f"  {'':26}" + "".join(f"{LABELS[s]:>16}" for s in sides))
+        rate = {s: median(t[s], "rate") for s in sides}
+        cpu = {s: median(t[s], "cpu_s_per_million") for s in sides}
+        print(f"  {'events/s':26}" + "".join(f"{rate[s]:>16,.0f}" for s in sides))
+        print(f"  {'CPU-s per million':26}" + "".join(f"{cpu[s]:>16.2f}" for s in sides))
+        print(f"  {'broker CPU-s per million':26}" + "".join(f"{median(t[s], 'broker_cpu_s_per_million'):>16.1f}" for s in sides))
+        print(f"  {'broker cores':26}" + "".join(f"{median(t[s], 'broker_cores'):>16.2f}" for s in sides))
+        for s in sides:
+            print(f"  rounds {LABELS[s]}: " + ", ".join(f"{r['rate']:,.0f} ({r['cpu_s_per_million']:.2f})" for r in t[s])
+                  + "  events/s (CPU-s per million)")
+        if "swift" in t:
+            for s in sides:
+                if s == "swift":
+                    continue
+                if s == "passthrough":
+                    print(f"  scorer run / {LABELS[s]}: {rate['swift'] / rate[s]:.2f}x the rate, "
+                          f"{cpu['swift'] / cpu[s]:.1f}x the CPU per event")
+                else:
+                    print(f"  scorer run vs {LABELS[s]}: {rate['swift'] / rate[s]:.1f}x the rate, "
+                          f"{cpu[s] / cpu['swift']:.1f}x less CPU per event")
+    lat = {side: rounds for side, rounds in results["latency"].items() if rounds}
+    if lat:
+        sides = list(lat)
         fetch_wait = results.get("fetch_wait_max_ms")
         fetch_wait = "1 (development-cluster default)" if fetch_wait is None else str(fetch_wait)
         print(f"End-to-end latency at {results['rate']:,}/s for {results['latency_seconds']} s "
-              f"(median of {len(lat['swift'])} round(s) each; both services' fetch.wait.max.ms = {fetch_wait}; "
-              f"the measuring consumer's = {results.get('measurer_fetch_wait_max_ms', 1)}):")
-        print(f"  {'':22}{'scorer run':>14}{'python':>14}{'ratio':>10}")
-        for key, label in (("p50_ms", "p50 ms"), ("p99_ms", "p99 ms"), ("max_ms", "max ms")):
-            s, q = median(lat["swift"], key), median(lat["python"], key)
-            print(f"  {label:22}{s:>14.2f}{q:>14.2f}{q / s:>9.1f}x lower")
-        for key, label in (("missing", "missing"), ("duplicates", "duplicates"), ("sent", "sent")):
-            print(f"  {label:22}{median(lat['swift'], key):>14,.0f}{median(lat['python'], key):>14,.0f}")
-        s, q = median(lat["swift"], "rss_mb_median"), median(lat["python"], "rss_mb_median")
-        print(f"  {'RSS MB (steady)':22}{s:>14.0f}{q:>14.0f}{q / s:>9.1f}x less")
-        print(f"  {'RSS MB (max)':22}{median(lat['swift'], 'rss_mb_max'):>14.0f}{median(lat['python'], 'rss_mb_max'):>14.0f}")
-        s, q = median(lat["swift"], "cpu_cores"), median(lat["python"], "cpu_cores")
-        print(f"  {'CPU cores (service)':22}{s:>14.2f}{q:>14.2f}")
-        s, q = median(lat["swift"], "broker_cores"), median(lat["python"], "broker_cores")
-        print(f"  {'CPU cores (broker)':22}{s:>14.2f}{q:>14.2f}")
+              f"(median of {max(len(r) for r in lat.values())} round(s) each; the services' fetch.wait.max.ms = "
+              f"{fetch_wait}; the measuring consumer's = {results.get('measurer_fetch_wait_max_ms', 1)}):")
+        print(f"  {'':26}" + "".join(f"{LABELS[s]:>16}" for s in sides))
+        rows = (("p50_ms", "p50 ms", ".2f"), ("p99_ms", "p99 ms", ".2f"), ("max_ms", "max ms", ".2f"),
+                ("missing", "missing", ",.0f"), ("duplicates", "duplicates", ",.0f"), ("sent", "sent", ",.0f"),
+                ("rss_mb_median", "RSS MB (steady)", ".0f"), ("rss_mb_max", "RSS MB (max)", ".0f"),
+                ("cpu_cores", "CPU cores (service)", ".2f"), ("broker_cores", "CPU cores (broker)", ".2f"))
+        for key, label, fmt in rows:
+            print(f"  {label:26}" + "".join(f"{median(lat[s], key):>16{fmt}}" for s in sides))
 
 
 if __name__ == "__main__":

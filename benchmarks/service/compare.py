@@ -33,6 +33,7 @@ import ctypes
 import ctypes.util
 import json
 import os
+import shlex
 import signal
 import statistics
 import subprocess
@@ -179,6 +180,9 @@ class Service:
         self.log_path = log_path
         self.proc = None
 
+    def cpu(self) -> float:
+        return cpu_seconds(self.pid)
+
     def start(self):
         self.log_file = open(self.log_path, "ab")
         self.log_file.write(f"\n$ {' '.join(self.argv)}\n".encode())
@@ -204,18 +208,59 @@ class Service:
         self.log_file.close()
 
 
+class Services:
+    """Several instances of one service in one consumer group (scale-up on one box): CPU summed."""
+
+    def __init__(self, services: list[Service]):
+        self.services = services
+        self.name = services[0].name
+        self.log_path = services[0].log_path
+
+    @property
+    def pid(self) -> int:
+        return self.services[0].pid
+
+    def cpu(self) -> float:
+        return sum(cpu_seconds(s.pid) for s in self.services)
+
+    def start(self):
+        for s in self.services:
+            s.start()
+
+    def check_alive(self):
+        for s in self.services:
+            s.check_alive()
+
+    def stop(self, timeout=60):
+        for s in self.services:
+            s.stop(timeout)
+
+
+def make_service(side, args, brokers_file, group, topics, logdir, fetch_wait_max_ms=None):
+    argv = service_argv(side, args, brokers_file, group, topics, fetch_wait_max_ms)
+    log_path = os.path.join(logdir, f"{side}.log")
+    if side != "swift_x2":
+        return Service(side, argv, log_path)
+    return Services([Service(side, argv, log_path), Service(side, argv, os.path.join(logdir, f"{side}-2.log"))])
+
+
 def service_argv(side: str, args, brokers_file: str, group: str, topics: tuple[str, str, str],
                  fetch_wait_max_ms: int | None = None) -> list[str]:
     """The command line of one service; `fetch_wait_max_ms` (None: each side's development-cluster
     default, 1 ms for both) is given to both sides the same way."""
     inp, out, dlq = topics
-    if side == "swift":
-        argv = [args.scorer, "run", "--brokers", f"@{brokers_file}", "--group", group, "--model", args.model,
+    if side in ("swift", "swift_b", "swift_x2"):
+        scorer = args.scorer_b if side == "swift_b" and args.scorer_b else args.scorer
+        argv = [scorer, "run", "--brokers", f"@{brokers_file}", "--group", group, "--model", args.model,
                 "--input-topic", inp, "--output-topic", out, "--dlq-topic", dlq, "--log-level", "warning"]
         if fetch_wait_max_ms is not None:
             argv += ["-X", f"fetch.wait.max.ms={fetch_wait_max_ms}"]
         if args.session_timeout_ms is not None:
             argv += ["-X", f"session.timeout.ms={args.session_timeout_ms}"]
+        if side == "swift_b":
+            argv += shlex.split(args.swift_b_args)
+        if side == "swift_x2":
+            argv += ["--metrics-port", "0"]
         return argv
     if side == "passthrough":
         argv = [args.passthrough, "--brokers", f"@{brokers_file}", "--group", group,
@@ -241,7 +286,7 @@ def service_argv(side: str, args, brokers_file: str, group: str, topics: tuple[s
 def throughput_round(side, args, brokers, brokers_file, round_no, logdir):
     group = f"bench-{side}-{round_no}"
     topics = ("backlog", "backlog.out", "backlog.dlq")
-    svc = Service(side, service_argv(side, args, brokers_file, group, topics), os.path.join(logdir, f"{side}.log"))
+    svc = make_service(side, args, brokers_file, group, topics, logdir)
     progress = GroupProgress(brokers, group, "backlog", args.partitions)
     outputs = OutputProgress(brokers, topics[1:], args.partitions)
     total = args.backlog
@@ -249,20 +294,32 @@ def throughput_round(side, args, brokers, brokers_file, round_no, logdir):
     svc.start()
     started = time.monotonic()
     perf = None
-    if args.perf and side in args.perf.split(","):
-        # A CPU profile of the whole drain (every thread of the service): perf's software clock
-        # (no PMU in this VM), call graphs by frame pointers.
-        perf_out = os.path.join(logdir, f"perf-{side}-{round_no}.data")
-        perf = subprocess.Popen(["perf", "record", "-q", "-e", "cpu-clock", "-F", str(args.perf_frequency), "-g",
-                                 "-p", str(svc.pid), "-o", perf_out], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        log(f"perf recording {side} into {perf_out}")
+    # A CPU profile of the drain from 5% to 95% of the outputs acknowledged (every thread of the
+    # service; start-up and the tail left out): perf's software clock (no PMU in this VM), call
+    # graphs by frame pointers. The events and CPU-seconds between start and stop are logged.
+    profile = args.perf and side in args.perf.split(",")
+    perf_out = os.path.join(logdir, f"perf-{side}-{round_no}.data")
+    perf_marks = []
     samples = []  # (monotonic, outputs acknowledged this round, cpu)
     try:
         done, polls = 0, 0
         while True:
             svc.check_alive()
-            samples.append((time.monotonic(), outputs.acknowledged() - base, cpu_seconds(svc.pid),
+            samples.append((time.monotonic(), outputs.acknowledged() - base, svc.cpu(),
                             cpu_seconds(args.broker_pid)))
+            if profile and perf is None and not perf_marks and samples[-1][1] >= 0.05 * total:
+                perf = subprocess.Popen(["perf", "record", "-q", "-e", "cpu-clock", "-F", str(args.perf_frequency), "-g",
+                                         "-p", str(svc.pid), "-o", perf_out], stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL)
+                perf_marks.append(samples[-1])
+            elif perf is not None and samples[-1][1] >= 0.95 * total:
+                perf.send_signal(signal.SIGINT)
+                perf.wait(60)
+                perf = None
+                perf_marks.append(samples[-1])
+                events, cpu = perf_marks[1][1] - perf_marks[0][1], perf_marks[1][2] - perf_marks[0][2]
+                log(f"perf {side}: {perf_out}: {events} events, {cpu:.2f} CPU-s recorded "
+                    f"(python3 benchmarks/service/perf_breakdown.py {perf_out} --events {events} --cpu-seconds {cpu:.2f})")
             if polls % 4 == 0:
                 done = progress.committed()
             polls += 1
@@ -306,8 +363,7 @@ def latency_round(side, args, brokers, brokers_file, round_no, logdir):
     prefix = f"lat{round_no}-{side}"
     topics = (f"{prefix}.in", f"{prefix}.out", f"{prefix}.dlq")
     group = f"bench-lat-{side}-{round_no}"
-    svc = Service(side, service_argv(side, args, brokers_file, group, topics, args.fetch_wait_max_ms),
-                  os.path.join(logdir, f"{side}.log"))
+    svc = make_service(side, args, brokers_file, group, topics, logdir, args.fetch_wait_max_ms)
     progress = GroupProgress(brokers, group, topics[0], args.partitions)
     svc.start()
     rss = []
@@ -333,14 +389,14 @@ def latency_round(side, args, brokers, brokers_file, round_no, logdir):
         with open(sim_out, "w") as out, open(os.path.join(logdir, "simulator.log"), "ab") as err:
             sim = subprocess.Popen(sim_argv, stdout=out, stderr=err, cwd=REPO)
             t0 = time.monotonic()
-            cpu_start = cpu_seconds(svc.pid)
+            cpu_start = svc.cpu()
             broker_start = cpu_seconds(args.broker_pid)
             while sim.poll() is None:
                 svc.check_alive()
                 if time.monotonic() - t0 >= 10 and time.monotonic() - t0 <= args.latency_seconds:
                     rss.append(rss_mb(svc.pid))
                 time.sleep(1.0)
-            cpu_used = cpu_seconds(svc.pid) - cpu_start
+            cpu_used = svc.cpu() - cpu_start
             broker_used = cpu_seconds(args.broker_pid) - broker_start
             wall = time.monotonic() - t0
     finally:
@@ -448,7 +504,10 @@ def main():
     p.add_argument("--sides", default="swift,python,lean,passthrough",
                    help="comma-separated sides: swift (scorer run), python (benchmarks/python_baseline.py), lean "
                         "(benchmarks/python_lean_baseline.py), passthrough (the C pass-through, throughput only); "
-                        "throughput rounds rotate which goes first")
+                        "throughput rounds rotate which goes first; for A/B runs: swift_b (--scorer-b and/or "
+                        "--swift-b-args), swift_x2 (two scorer run instances in one group, CPU summed)")
+    p.add_argument("--scorer-b", default=None, help="the scorer binary of side swift_b (default: --scorer)")
+    p.add_argument("--swift-b-args", default="", help="extra arguments of side swift_b, e.g. '-X linger.ms=5'")
     p.add_argument("--backlog", type=int, default=500_000, help="events to drain per throughput round")
     p.add_argument("--partitions", type=int, default=64, help="partitions of the backlog topics")
     p.add_argument("--latency-partitions", type=int, default=1,
@@ -485,7 +544,7 @@ def main():
     args = p.parse_args()
     args.sides = [s for s in args.sides.split(",") if s]
     for side in args.sides:
-        if side not in ("swift", "python", "lean", "passthrough"):
+        if side not in LABELS:
             raise SystemExit(f"error: unknown side {side!r}")
     if "passthrough" in args.sides and not os.access(args.passthrough, os.X_OK):
         raise SystemExit(f"error: {args.passthrough} is not built (run benchmarks/service_vs_python.sh)")
@@ -514,7 +573,7 @@ def main():
                "rate": args.rate, "latency_seconds": args.latency_seconds,
                "sides": args.sides,
                "throughput": {side: [] for side in args.sides},
-               "latency": {side: [] for side in args.sides if side != "passthrough"}}
+               "latency": {side: [] for side in args.sides if side not in ("passthrough", "swift_x2")}}
 
     if "throughput" not in args.skip:
         broker = Broker(args, logdir, "throughput", args.partitions, ["backlog", "backlog.out", "backlog.dlq"])
@@ -537,7 +596,7 @@ def main():
 
     if "latency" not in args.skip:
         topics = []
-        latency_sides = [s for s in args.sides if s != "passthrough"]
+        latency_sides = [s for s in args.sides if s not in ("passthrough", "swift_x2")]
         for r in range(1, args.latency_repeats + 1):
             for side in latency_sides:
                 topics += [f"lat{r}-{side}.in", f"lat{r}-{side}.out", f"lat{r}-{side}.dlq"]
@@ -565,7 +624,8 @@ def median(rounds, key):
     return statistics.median(values) if values else float("nan")
 
 
-LABELS = {"swift": "scorer run", "python": "python", "lean": "python lean", "passthrough": "C pass-through"}
+LABELS = {"swift": "scorer run", "python": "python", "lean": "python lean", "passthrough": "C pass-through",
+          "swift_b": "scorer run B", "swift_x2": "scorer run x2"}
 
 
 def report(results):
@@ -592,7 +652,10 @@ def report(results):
             for s in sides:
                 if s == "swift":
                     continue
-                if s == "passthrough":
+                if s in ("swift_b", "swift_x2"):
+                    print(f"  {LABELS[s]} / scorer run: {rate[s] / rate['swift']:.3f}x the rate, "
+                          f"{cpu[s] / cpu['swift']:.3f}x the CPU per event")
+                elif s == "passthrough":
                     print(f"  scorer run / {LABELS[s]}: {rate['swift'] / rate[s]:.2f}x the rate, "
                           f"{cpu['swift'] / cpu[s]:.1f}x the CPU per event")
                 else:

@@ -55,7 +55,7 @@ def where(sym: str, dso: str) -> str:
         return "librdkafka"
     if d.startswith("libswift") or d.startswith("libdispatch") or d.startswith("libFoundation"):
         return "Swift runtime"
-    if d in ("scorer",):
+    if d.startswith("scorer"):  # the binary (or a copy of it, e.g. scorer-A for an A/B)
         return "our code"
     return "libc/other"
 
@@ -73,8 +73,8 @@ def demangle(symbols: set[str]) -> dict[str, str]:
 
 
 def samples(path: str):
-    """(thread name, [(symbol, dso), ...] leaf first) per sample."""
-    text = subprocess.run(["perf", "script", "-i", path, "-F", "comm,ip,sym,dso"], capture_output=True, text=True,
+    """("thread name/tid", [(symbol, dso), ...] leaf first) per sample."""
+    text = subprocess.run(["perf", "script", "-i", path, "-F", "comm,tid,ip,sym,dso"], capture_output=True, text=True,
                           check=True).stdout
     comm, frames = None, []
     for line in text.splitlines():
@@ -83,7 +83,8 @@ def samples(path: str):
                 yield comm, frames
             comm, frames = None, []
         elif not line[0].isspace():
-            comm, frames = line.strip(), []
+            head = line.split()
+            comm, frames = f"{' '.join(head[:-1])}/{head[-1]}", []
         else:
             parts = line.strip().split(None, 1)
             rest = parts[1] if len(parts) > 1 else ""
@@ -101,6 +102,7 @@ def main() -> int:
     p.add_argument("--events", type=float, default=None, help="events moved during the recording")
     p.add_argument("--cpu-seconds", type=float, default=None, help="CPU-seconds the process used during it")
     p.add_argument("--top", type=int, default=25, help="also list the N hottest symbols")
+    p.add_argument("--unattributed", type=int, default=0, help="list the N commonest stacks no stage rule matched")
     args = p.parse_args()
 
     raw = list(samples(args.perf_data))
@@ -109,6 +111,9 @@ def main() -> int:
     table = collections.defaultdict(collections.Counter)  # stage -> where -> samples
     hot = collections.Counter()
     threads = collections.Counter()
+    unattributed = collections.Counter()
+    decided = []  # (thread, where, stage or None, frames)
+    by_thread = collections.defaultdict(collections.Counter)
     for comm, frames in raw:
         if not frames:
             continue
@@ -126,10 +131,27 @@ def main() -> int:
                         break
                 if stage:
                     break
-        stage = stage or f"other ({comm})"
-        table[stage][w] += 1
+        if stage:
+            by_thread[comm][stage] += 1
+        decided.append((comm, w, stage, frames))
         hot[(names.get(leaf_sym, leaf_sym)[:90], leaf_dso.rsplit('/', 1)[-1])] += 1
-        threads[comm] += 1
+        threads[comm.split("/")[0]] += 1
+    # Stacks through code built without frame pointers (librdkafka, libc) end there: such a
+    # sample is charged to its thread's role, named by the stage most of the thread's other samples have.
+    def role_of(stage: str) -> str:
+        if stage in ("parse/featurize", "score"):
+            return "scoring worker thread"
+        if stage == "delivery handling":
+            return "delivery thread"
+        return "pipeline thread (consume, produce)"
+
+    role = {t: f"{role_of(c.most_common(1)[0][0])}, stack cut (librdkafka/libc calls, waits)" for t, c in by_thread.items()}
+    for comm, w, stage, frames in decided:
+        if stage is None:
+            stage = role.get(comm, f"other ({comm.split('/')[0]})")
+            chain = " < ".join(names.get(sym, sym)[:50] for sym, _ in frames[:6])
+            unattributed[(stage, chain)] += 1
+        table[stage][w] += 1
     total = sum(sum(c.values()) for c in table.values())
     if not total:
         print("no samples", file=sys.stderr)
@@ -153,6 +175,10 @@ def main() -> int:
     print(f"\nhottest symbols (self):")
     for (sym, dso), n in hot.most_common(args.top):
         print(f"  {100 * n / total:5.1f}%  {sym}  ({dso})")
+    if args.unattributed:
+        print("\nunattributed stacks (leaf first):")
+        for (stage, chain), n in unattributed.most_common(args.unattributed):
+            print(f"  {100 * n / total:5.1f}%  [{stage}] {chain}")
     return 0
 
 

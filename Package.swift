@@ -20,8 +20,8 @@ let hotPathSettings: [SwiftSetting] = swiftSettings + [
 /// The per-message paths of the Kafka wrapper and the scoring service drop Swift's dynamic
 /// exclusivity checks in release builds (debug builds and the tests keep them, so a conflicting
 /// access still traps there). Each access to a class's stored property on the hot path paid a
-/// `swift_beginAccess`/`swift_endAccess` pair: about 2% of `scorer run`'s samples when draining a
-/// backlog (`perf record`, `benchmarks/service_vs_python.sh`).
+/// `swift_beginAccess`/`swift_endAccess` pair, visible in a drain's profile (BENCHMARKS.md,
+/// "Service vs Python baseline").
 let perMessageSettings: [SwiftSetting] = swiftSettings + [
     .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
 ]
@@ -129,9 +129,8 @@ let package = Package(
             swiftSettings: swiftSettings,
             // jemalloc replaces glibc's malloc in the scorer process: librdkafka allocates every
             // message on one thread and frees it on another, which glibc serves through locked
-            // arenas. Draining a 500k backlog (benchmarks/service_vs_python.sh's throughput part,
-            // 3 interleaved rounds each) took 10.1-10.8 CPU-s per million events with it against
-            // 9.3-13.9 without, 126-138k events/s against 92-140k. BENCHMARKS.md has the runs.
+            // arenas, and jemalloc makes the drain steadier (BENCHMARKS.md, "Service vs Python
+            // baseline", has the runs with and without).
             linkerSettings: [.linkedLibrary("jemalloc", .when(platforms: [.linux]))]
         ),
 

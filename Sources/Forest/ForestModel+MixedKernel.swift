@@ -34,8 +34,8 @@ enum PackedNumericStep: PackedStepRule {
 }
 
 /// Numerical and categorical splits; `words` must be the model's non-empty category tables.
-/// Blocks use the branch-free rule (a measured ~15-20% faster than the branchy one on install-v1
-/// rows); a single row the branchy `generalStep`, which predicts well when there is nothing to overlap.
+/// Blocks use the branch-free rule (faster on install-v1 rows: BENCHMARKS.md, "Production model
+/// with categorical splits"); a single row the branchy `generalStep`, which predicts well when there is nothing to overlap.
 enum PackedMixedStep: PackedStepRule {
     @inline(__always)
     static func step(_ nodes: UnsafePointer<PackedNode>, _ words: UnsafePointer<UInt32>?, _ index: UInt32, _ row: UnsafePointer<Float>) -> UInt32 {

@@ -215,9 +215,8 @@ extension ForestModel {
     ///
     /// Hand-written hot path. Trees outer, rows inner; each row walks exactly `depth` steps (leaves
     /// loop to themselves), so the loop has no data-dependent branch, and the rows of a block step
-    /// through a tree level by level so their steps overlap. `benchmarks/evaluator_vs_xgboost.py`
-    /// measured this layout (a branchy walk: ~60 CPU-ns per row per tree; four rows walked side by
-    /// side: ~19; level by level: see BENCHMARKS.md). Models compiled to a ``PerfectForest`` go to
+    /// through a tree level by level so their steps overlap, which is what makes this layout fast
+    /// (BENCHMARKS.md, "Evaluator vs XGBoost"). Models compiled to a ``PerfectForest`` go to
     /// its AVX2 kernel (`kernel == .vector`) or its portable Swift kernel instead.
     func accumulateMargins(rows: UnsafePointer<Float>, rowCount: Int, margins: UnsafeMutablePointer<Float>, kernel: Kernel) {
         if let perfect {
@@ -298,8 +297,8 @@ extension ForestModel {
     /// false for NaN, so NaN goes right unless the node defaults left.
     ///
     /// Branch-free on purpose: the direction is data-dependent and mispredicts half the time, so
-    /// the child is picked with a shift instead of a conditional jump (a branchy version measured
-    /// ~60 CPU-ns per row per tree on the benchmark model; see BENCHMARKS.md for this one).
+    /// the child is picked with a shift instead of a conditional jump (BENCHMARKS.md, "Evaluator
+    /// vs XGBoost", has both).
     @inline(__always)
     static func numericStep(_ nodes: UnsafePointer<PackedNode>, _ index: UInt32, _ row: UnsafePointer<Float>) -> UInt32 {
         numericStepValue(nodes[Int(index)], row[Int(nodes[Int(index)].featureAndFlags & PackedNode.featureMask)])

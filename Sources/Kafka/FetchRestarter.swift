@@ -5,9 +5,8 @@
 /// one partition's share), and before version 2.2 it looks again only when the broker thread next
 /// wakes for some other reason: up to a second later (librdkafka issue #2879; 2.2 added
 /// `fetch.queue.backoff.ms` for this). A consumer that empties the queue within that second then
-/// sits idle. `scorer run` draining a 500,000-event backlog stopped dead for 90-250 ms in the
-/// middle (a `perf sched` trace showed every thread asleep and the fetcher woken by its timer):
-/// 315k events/s, against 377k with the limit out of reach (5 interleaved rounds).
+/// sits idle: a drain of a backlog stalls mid-way with every thread asleep (BENCHMARKS.md,
+/// "Service vs Python baseline", fetch restart).
 ///
 /// Any request queued for a broker wakes its thread, which then re-checks the limits and fetches.
 /// So once the queue, having come within a quarter of a limit, falls below half of it, the

@@ -115,8 +115,8 @@ final class OffsetTracker: Sendable {
     }
 
     /// The open ledgers by id, in a table indexed by the id's low bits: `track` and the
-    /// acknowledgements reach a ledger without hashing (a dictionary here was 1-2% of
-    /// `scorer run`'s samples when draining a backlog). Ids are chosen so that no two open
+    /// acknowledgements reach a ledger without hashing, which shows in a drain's profile
+    /// (BENCHMARKS.md, "Service vs Python baseline"). Ids are chosen so that no two open
     /// ledgers share a slot; the table doubles when every slot in reach is taken.
     private struct LedgerTable {
         private(set) var slots: [Ledger?] = Array(repeating: nil, count: 64)

@@ -159,8 +159,8 @@ struct DemoCommand: AsyncParsableCommand {
             // The mock broker finds every fetch offset by walking the partition's list of retained
             // message sets, and answers a fetch with one set per partition, so many small sets
             // (short lingers, many partitions) slow it down until consumers fall behind. One
-            // partition and a 1 ms linger keep a few events per set and the walk short; measured
-            // in BENCHMARKS.md ("Service vs Python baseline", latency).
+            // partition and a 1 ms linger keep a few events per set and the walk short
+            // (BENCHMARKS.md, "Service vs Python baseline").
             config.lingerMs = 1
             config.properties.merge(try connection.parsedProperties()) { _, given in given }
             cluster = started

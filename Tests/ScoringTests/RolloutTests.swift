@@ -217,6 +217,59 @@ struct RolloutTests {
         }
     }
 
+    // MARK: - Start-up and offline refusals
+
+    /// A bundle with infinite leaves or thresholds given at start-up, as the primary or as the
+    /// shadow, stops `scorer run` with one error line naming the slot, the bundle and the bad value,
+    /// before anything is consumed; `scorer score` refuses the same bundle with one line too.
+    @Test func nonFiniteBundlesAreRefusedAtStartUpAndOffline() async throws {
+        let infiniteLeaves = try copy(Self.primaryPath, as: "infinite-leaves") { file, data in
+            guard file == "model.json" else { return }
+            var text = String(decoding: data, as: UTF8.self)
+            try Self.firstTreeLeavesInfinite(&text)
+            data = Data(text.utf8)
+        }
+        let infiniteThreshold = try copy(Self.secondPath, as: "infinite-threshold") { file, data in
+            guard file == "model.json" else { return }
+            var text = String(decoding: data, as: UTF8.self)
+            Self.firstThresholdInfinite(&text)
+            data = Data(text.utf8)
+        }
+        let cluster = try TestCluster(inputPartitions: 1)
+        let events = TestEvents.valid(50, prefix: "startup", seed: 7)
+        try await cluster.produce(events)
+        let cases: [(name: String, arguments: [String], expected: [String])] = [
+            ("primary", ["--model", infiniteLeaves], ["model bundle '\(infiniteLeaves)' is invalid", "leaf value", "not finite"]),
+            ("shadow", ["--model", Self.primaryPath, "--shadow", infiniteThreshold],
+             ["shadow model bundle '\(infiniteThreshold)' is invalid", "not finite"]),
+        ]
+        for (name, arguments, expected) in cases {
+            let scorer = try ScorerProcess(
+                ["run", "--brokers", cluster.bootstrapServers] + cluster.commandLineOptions
+                    + ["--no-metrics", "--startup-timeout", "10"] + arguments,
+                name: "startup-non-finite-\(name)", directory: directory)
+            #expect(await scorer.waitForExit(timeout: .seconds(30)) == 1, "\(name): exit status")
+            let errorLines = scorer.log.split(separator: "\n").filter { $0.hasPrefix("error: ") }
+            #expect(errorLines.count == 1, "\(name): one error line, got:\n\(scorer.log)")
+            for fragment in expected {
+                #expect(errorLines.first?.contains(fragment) == true, "\(name): '\(fragment)' in \(errorLines)")
+            }
+        }
+        let outputs = try await cluster.readOutputs(atLeast: 0, timeout: .seconds(2))
+        #expect(outputs.isEmpty, "a refused bundle published \(outputs.count) outputs")
+
+        let input = directory.appendingPathComponent("startup-events.jsonl")
+        try TestEvents.writeJSONLines(events, to: input)
+        for bundle in [infiniteLeaves, infiniteThreshold] {
+            let score = try ScorerProcess(["score", "--events", input.path, "--model", bundle], name: "score-non-finite", directory: directory)
+            let status = await score.waitForExit(timeout: .seconds(30))
+            #expect(status != nil && status != 0, "scorer score accepted \(bundle)")
+            let errorLines = score.log.split(separator: "\n").filter { $0.contains("error") }
+            #expect(errorLines.count == 1 && errorLines.first?.contains("not finite") == true, "\(score.log)")
+            #expect(!score.log.contains("\"p\""), "scorer score printed predictions with a refused bundle")
+        }
+    }
+
     // MARK: - Helpers
 
     /// Makes the first split threshold of the first tree +inf (`1e400` in the file).
@@ -224,6 +277,24 @@ struct RolloutTests {
         let start = text.range(of: "\"split_conditions\":[")!.upperBound
         let end = text[start...].firstIndex(where: { $0 == "," || $0 == "]" })!
         text.replaceSubrange(start..<end, with: "1e400")
+    }
+
+    /// Makes every leaf of the first tree +inf or -inf, alternately (`1e400` / `-1e400` in the
+    /// file; XGBoost keeps a leaf's value in `split_conditions`).
+    static func firstTreeLeavesInfinite(_ text: inout String) throws {
+        let left = text.range(of: "\"left_children\":[")!
+        let leftEnd = text[left.upperBound...].firstIndex(of: "]")!
+        let children = text[left.upperBound..<leftEnd].split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces))! }
+        let start = text.range(of: "\"split_conditions\":[")!.upperBound
+        let end = text[start...].firstIndex(of: "]")!
+        var conditions = text[start..<end].split(separator: ",").map(String.init)
+        try #require(conditions.count == children.count, "left_children and split_conditions of the first tree")
+        var sign = ""
+        for (node, child) in children.enumerated() where child == -1 {
+            conditions[node] = sign + "1e400"
+            sign = sign.isEmpty ? "-" : ""
+        }
+        text.replaceSubrange(start..<end, with: conditions.joined(separator: ","))
     }
 
     /// `p` of each event as the `scorer score --events` process prints it with `bundle`, by id.

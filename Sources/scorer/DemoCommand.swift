@@ -138,7 +138,7 @@ struct DemoCommand: AsyncParsableCommand {
         do {
             catalog = try LoadSimulator.EventSource.load(path: data)
         } catch {
-            throw DemoFailure("cannot read events from '\(data)': \(error)")
+            throw CommandFailure("cannot read events from '\(data)': \(error)")
         }
 
         // The cluster: embedded unless one was given.
@@ -211,7 +211,7 @@ struct DemoCommand: AsyncParsableCommand {
         try await ServiceGroup(configuration: groupConfiguration).run()
 
         guard let outcome = driver.outcome else {
-            throw DemoFailure("the load test did not finish")
+            throw CommandFailure("the load test did not finish")
         }
         let final = service.stats()
         for line in DemoText.summary(outcome: outcome, scorer: final, usage: ProcessUsage.now()) {
@@ -221,10 +221,4 @@ struct DemoCommand: AsyncParsableCommand {
             throw ExitCode(2)
         }
     }
-}
-
-/// A one-line error that ends `scorer demo` (printed by ArgumentParser as `Error: ...`).
-struct DemoFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
 }

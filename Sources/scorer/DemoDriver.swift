@@ -40,7 +40,7 @@ final class DemoDriver: Service, Sendable {
         let deadline = clock.now + .seconds(readyTimeoutSeconds)
         while !service.isReady {
             if clock.now > deadline {
-                throw DemoFailure("the scorer did not start consuming within \(Int(readyTimeoutSeconds)) s")
+                throw CommandFailure("the scorer did not start consuming within \(Int(readyTimeoutSeconds)) s")
             }
             try await Task.sleep(for: .milliseconds(50))
         }

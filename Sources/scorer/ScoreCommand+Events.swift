@@ -22,7 +22,7 @@ extension ScoreCommand {
         do {
             bundle = try ModelBundle.load(path: model)
         } catch {
-            throw ValidationError("--model: \(error.description)")
+            throw CommandFailure("--model: \(error.description)")
         }
         let source: EventSource
         do {

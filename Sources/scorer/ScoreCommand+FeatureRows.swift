@@ -15,7 +15,7 @@ extension ScoreCommand {
             input = FileHandle.standardInput.readDataToEndOfFile()
         } else {
             guard let data = FileManager.default.contents(atPath: csvPath) else {
-                throw FeatureRowError(message: "cannot read feature rows from \(csvPath)")
+                throw CommandFailure("cannot read feature rows from \(csvPath)")
             }
             input = data
         }
@@ -103,7 +103,7 @@ private struct FeatureRowReader {
             if index == lineEnd || bytes[index] == UInt8(ascii: ",") {
                 column += 1
                 guard column <= featureCount else {
-                    throw FeatureRowError(message: "line \(line): more than \(featureCount) columns; the model has \(featureCount) features")
+                    throw CommandFailure("line \(line): more than \(featureCount) columns; the model has \(featureCount) features")
                 }
                 rows.append(try parseField(fieldStart..<index, column: column))
                 if index == lineEnd { break }
@@ -112,7 +112,7 @@ private struct FeatureRowReader {
             index += 1
         }
         guard column == featureCount else {
-            throw FeatureRowError(message: "line \(line): \(column) columns; the model has \(featureCount) features")
+            throw CommandFailure("line \(line): \(column) columns; the model has \(featureCount) features")
         }
         position = end + 1
         return true
@@ -127,7 +127,7 @@ private struct FeatureRowReader {
         if text.lowercased() == "nan" { return .nan }
         // Parse as Double, then round to Float: what numpy does when a float64 column becomes float32.
         guard let value = Double(text), !text.hasPrefix("0x"), !text.hasPrefix("-0x") else {
-            throw FeatureRowError(message: "line \(line), column \(column): '\(text)' is not a number")
+            throw CommandFailure("line \(line), column \(column): '\(text)' is not a number")
         }
         return Float(value)
     }
@@ -145,7 +145,7 @@ private final class FeatureRowOutput {
             return
         }
         guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) else {
-            throw FeatureRowError(message: "cannot write to \(path)")
+            throw CommandFailure("cannot write to \(path)")
         }
         self.handle = handle
         ownsHandle = true
@@ -158,10 +158,4 @@ private final class FeatureRowOutput {
     func close() throws {
         if ownsHandle { try handle.close() }
     }
-}
-
-/// A problem with the CSV input or the output file, printed as one line by the argument parser.
-private struct FeatureRowError: Error, CustomStringConvertible {
-    let message: String
-    var description: String { message }
 }

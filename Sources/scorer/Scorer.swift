@@ -35,3 +35,11 @@ struct Scorer: AsyncParsableCommand {
         ]
     )
 }
+
+/// A problem that ends a command with one line (printed by ArgumentParser as `Error: ...`, exit
+/// status 1): a model bundle that is refused, an unreadable input, a demo that could not run.
+/// Usage mistakes are `ValidationError`s instead, which also print the usage.
+struct CommandFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

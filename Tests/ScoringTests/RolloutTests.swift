@@ -263,9 +263,11 @@ struct RolloutTests {
         for bundle in [infiniteLeaves, infiniteThreshold] {
             let score = try ScorerProcess(["score", "--events", input.path, "--model", bundle], name: "score-non-finite", directory: directory)
             let status = await score.waitForExit(timeout: .seconds(30))
-            #expect(status != nil && status != 0, "scorer score accepted \(bundle)")
-            let errorLines = score.log.split(separator: "\n").filter { $0.contains("error") }
-            #expect(errorLines.count == 1 && errorLines.first?.contains("not finite") == true, "\(score.log)")
+            #expect(status == 1, "scorer score's exit status with \(bundle)")
+            // One line, the refusal: not a usage text (the command line itself was fine).
+            let lines = score.log.split(separator: "\n")
+            #expect(lines.count == 1 && lines.first?.hasPrefix("Error: --model: invalid model bundle") == true
+                && lines.first?.contains("not finite") == true, "\(score.log)")
             #expect(!score.log.contains("\"p\""), "scorer score printed predictions with a refused bundle")
         }
     }

@@ -67,6 +67,7 @@ def main() -> None:
 
     compare.service_argv = service_argv
     args.session_timeout_ms = None
+    args.perf = None  # compare.py's optional profile of a round: not here
     args.scorer = commands[names[0]][0]
 
     logdir = tempfile.mkdtemp(prefix="scorer-ab-")

@@ -81,6 +81,75 @@ struct LoadSimulatorIntegrationTests {
         #expect(keys.contains("ev0") && keys.contains("ev0~1") && keys.contains("ev9999~3"))
     }
 
+    // MARK: - Outcomes
+
+    @Test func outcomesCarryEachLabelledEventsLabelAfterTheDelayKeyedByID() async throws {
+        let cluster = try Self.makeCluster()
+        try cluster.createTopic("installs", partitions: 4)
+        let kafka = cluster.config
+        // Every third event installed, every seventh unlabelled (no outcome).
+        let labels: [Bool?] = (0..<300).map { $0 % 7 == 6 ? nil : $0 % 3 == 0 }
+        let ledger = LoadLedger(catalog: try EventCatalog(events: makeEvents(300), labels: labels))
+        let replayer = try Replayer(
+            ledger: ledger, kafka: kafka,
+            settings: ReplaySettings(rate: 1000, limit: .count(300), outcomes: OutcomeSettings(delaySeconds: 0.5)))
+        replayer.start()
+        await replayer.wait()
+        let expected = labels.compactMap { $0 }
+        #expect(replayer.progress.outcomes == {
+            var counts = OutcomeCounts()
+            counts.sent = expected.count
+            counts.installed = expected.filter { $0 }.count
+            return counts
+        }())
+
+        let events = try Self.readAll("impressions", count: 300, config: kafka)
+        let sentAt = Dictionary(uniqueKeysWithValues: events.map { ($0.key, $0.timestampMs) })
+        let consumer = try KafkaConsumer(config: kafka)
+        try consumer.assignAll(topics: ["installs"], offset: TopicPartitionOffset.beginning)
+        defer { try? consumer.close() }
+        var outcomes: [String: (installed: Bool, ts: Int64, partition: Int)] = [:]
+        var duplicates = 0
+        var batch = KafkaMessageBatch()
+        let deadline = Date().addingTimeInterval(30)
+        while outcomes.count + duplicates < expected.count, Date() < deadline {
+            try consumer.poll(into: &batch, maxMessages: 1000, timeoutMs: 100)
+            for message in batch {
+                let key = String(decoding: message.key ?? [], as: UTF8.self)
+                let object = try #require(
+                    try JSONSerialization.jsonObject(with: Data(message.value ?? [])) as? [String: Any])
+                #expect(object["id"] as? String == key)
+                let ts = try #require((object["ts"] as? NSNumber)?.int64Value)
+                #expect(ts == message.timestampMs)
+                if outcomes[key] != nil { duplicates += 1 }
+                outcomes[key] = (try #require(object["installed"] as? Bool), ts, message.partition)
+            }
+        }
+        #expect(duplicates == 0)
+        #expect(outcomes.count == expected.count)
+        for (index, label) in labels.enumerated() {
+            let id = "ev\(index)"
+            guard let label else {
+                #expect(outcomes[id] == nil, "\(id) has no label but got an outcome")
+                continue
+            }
+            let outcome = try #require(outcomes[id], "no outcome for \(id)")
+            #expect(outcome.installed == label)
+            // Sent at least the delay after its event (10 ms slack for the two clocks' reads).
+            let sent = try #require(sentAt[id])
+            #expect(outcome.ts - sent >= 490, "\(id): outcome \(outcome.ts - sent) ms after its event")
+        }
+    }
+
+    @Test func outcomesNeedLabels() throws {
+        let cluster = try Self.makeCluster()
+        #expect(throws: LoadSimulatorError.self) {
+            _ = try Replayer(
+                ledger: LoadLedger(catalog: try EventCatalog(events: makeEvents(10))), kafka: cluster.config,
+                settings: ReplaySettings(outcomes: OutcomeSettings()))
+        }
+    }
+
     // MARK: - Measuring
 
     @Test func measureFindsExactlyTheIDsTheScorerDidNotAnswer() async throws {

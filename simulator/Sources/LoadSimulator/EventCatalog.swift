@@ -25,13 +25,22 @@ public final class EventCatalog: Sendable {
     /// Date fields: offset relative to the event start of the `YYYY-MM-DD` prefix, and its day.
     private let dateSlots: [(offset: Int, day: CivilDay)]
     private let indexByID: [String: Int]
+    /// Per event: whether it led to an install (the test data's label), or `nil` when unknown.
+    private let labels: [Bool?]
+    /// Whether any event has a label (only then can `simulator --outcomes` replay outcomes).
+    public let hasLabels: Bool
 
     /// Builds a catalog from raw events (each one UTF-8 JSON object).
     ///
+    /// - Parameter labels: per event, whether it led to an install (`nil` when unknown); empty when
+    ///   the source has no labels, otherwise as many as `events`.
     /// - Throws: `LoadSimulatorError.badSource` when there are no events, or when two events share an
     ///   id (predictions could not be told apart); the message names both positions.
-    public init(events: [[UInt8]]) throws(LoadSimulatorError) {
+    public init(events: [[UInt8]], labels: [Bool?] = []) throws(LoadSimulatorError) {
         guard !events.isEmpty else { throw .badSource("the event source holds no events") }
+        guard labels.isEmpty || labels.count == events.count else {
+            throw .badSource("\(labels.count) labels for \(events.count) events")
+        }
         var arena: [UInt8] = []
         arena.reserveCapacity(events.reduce(0) { $0 + $1.count })
         var eventStarts: [Int] = []
@@ -107,7 +116,12 @@ public final class EventCatalog: Sendable {
         self.dateSlotStarts = dateSlotStarts
         self.dateSlots = dateSlots
         self.indexByID = indexByID
+        self.labels = labels.isEmpty ? Array(repeating: nil, count: events.count) : labels
+        self.hasLabels = labels.contains { $0 != nil }
     }
+
+    /// Whether event `index` led to an install, or `nil` when its label is unknown.
+    public func label(_ index: Int) -> Bool? { labels[index] }
 
     // MARK: - Rendering
 

@@ -145,6 +145,8 @@ public struct LoadTestSummary: Sendable, Hashable, Codable {
     public var rampOutcome: String?
     /// Remarks about the measurement (e.g. no dead-letter topic to read).
     public var notes: [String]
+    /// The outcomes sent (with `--outcomes`).
+    public var outcomes: OutcomeCounts?
 
     enum CodingKeys: String, CodingKey {
         case topic, targetRate = "target_rate", sendSeconds = "send_seconds", achievedRate = "achieved_rate",
@@ -152,7 +154,7 @@ public struct LoadTestSummary: Sendable, Hashable, Codable {
             longestWakeDelayMs = "longest_wake_delay_ms", longestProduceMs = "longest_produce_ms",
             finishReason = "finish_reason", measured, counts, missing, missingIDs = "missing_ids", latency = "latency_ms",
             firstDeliveryError = "first_delivery_error", rampSteps = "ramp_steps", capacityRate = "capacity_rate",
-            rampOutcome = "ramp_outcome", notes
+            rampOutcome = "ramp_outcome", notes, outcomes
     }
 }
 
@@ -357,7 +359,8 @@ public final class LoadTest: Sendable {
             rampSteps: rampRates.isEmpty ? nil : rampSteps,
             capacityRate: capacity,
             rampOutcome: rampOutcome,
-            notes: measurer?.notes ?? [])
+            notes: measurer?.notes ?? [],
+            outcomes: settings.replay.outcomes != nil ? progress.outcomes : nil)
     }
 }
 

@@ -52,6 +52,10 @@ public enum LoadTestText {
                 "Pacing: the simulator could not keep up (worst second \(String(format: "%.1f", s.worstSecondDeviation * 100))% off, "
                     + "largest backlog \(number(Double(s.maxBacklog))) events): \(cause)")
         }
+        if let outcomes = s.outcomes {
+            lines.append("Outcomes: \(outcomes.sent) sent (\(outcomes.installed) installs)"
+                + (outcomes.failed > 0 ? ", \(outcomes.failed) failed" : ""))
+        }
         if s.counts.deliveryFailures > 0 {
             lines.append("Delivery failures: \(s.counts.deliveryFailures)" + (s.firstDeliveryError.map { " (first: \($0))" } ?? ""))
         }

@@ -11,6 +11,19 @@ public enum ReplayLimit: Sendable, Hashable {
     case unlimited
 }
 
+/// Where and when a ``Replayer`` sends each event's outcome (its label: installed or not).
+public struct OutcomeSettings: Sendable, Hashable {
+    /// Topic the outcomes go to.
+    public var topic: String
+    /// How long after its event an outcome is sent (compressing the hours an install takes).
+    public var delaySeconds: Double
+
+    public init(topic: String = "installs", delaySeconds: Double = 2) {
+        self.topic = topic
+        self.delaySeconds = delaySeconds
+    }
+}
+
 /// What a ``Replayer`` sends, where, and how fast.
 public struct ReplaySettings: Sendable, Hashable {
     /// Topic the impression events go to.
@@ -23,12 +36,16 @@ public struct ReplaySettings: Sendable, Hashable {
     public var loop: Bool
     /// The producer's linger interval (ms): pacing never sends more than one interval's worth at once.
     public var lingerMs: Int
+    /// Also send each labelled event's outcome, `{"id","installed","ts"}` keyed by the event id,
+    /// after a delay; `nil` sends none.
+    public var outcomes: OutcomeSettings?
 
     /// The linger used unless one is given: a few events per message set at 5,000 events/s.
     public static let defaultLingerMs = 5
 
     public init(topic: String = "impressions", rate: Double = 5000, limit: ReplayLimit = .unlimited,
-                loop: Bool = false, lingerMs: Int = ReplaySettings.defaultLingerMs) {
+                loop: Bool = false, lingerMs: Int = ReplaySettings.defaultLingerMs, outcomes: OutcomeSettings? = nil) {
+        self.outcomes = outcomes
         self.topic = topic
         self.rate = rate
         self.limit = limit
@@ -52,6 +69,12 @@ public struct ReplaySettings: Sendable, Hashable {
             throw .badSetting("linger must be between 0 and 10,000 ms, got \(lingerMs)")
         }
         guard !topic.isEmpty else { throw .badSetting("the topic name is empty") }
+        if let outcomes {
+            guard !outcomes.topic.isEmpty else { throw .badSetting("the outcomes topic name is empty") }
+            guard outcomes.delaySeconds.isFinite, (0...86_400).contains(outcomes.delaySeconds) else {
+                throw .badSetting("the outcome delay must be between 0 and 86,400 s, got \(outcomes.delaySeconds)")
+            }
+        }
     }
 }
 
@@ -88,6 +111,9 @@ public final class Replayer: Sendable {
     /// - Throws: `LoadSimulatorError` for bad settings or when the producer cannot be created.
     public init(ledger: LoadLedger, kafka: KafkaConfig, settings: ReplaySettings) throws(LoadSimulatorError) {
         try settings.validate()
+        if settings.outcomes != nil, !ledger.catalog.hasLabels {
+            throw .badSetting("the events have no labels (an install column), so there are no outcomes to send")
+        }
         var config = kafka
         config.lingerMs = settings.lingerMs
         do {
@@ -172,6 +198,8 @@ public final class Replayer: Sendable {
         var longestWakeDelay: UInt64 = 0
         var longestProduce: UInt64 = 0
         var reason = ReplayProgress.FinishReason.stopped
+        var outcomes = OutcomeQueue()
+        let outcomeDelay = UInt64((settings.outcomes?.delaySeconds ?? 0) * 1e9)
 
         while true {
             let (requestedRate, stopRequested) = control.withLock { ($0.requestedRate, $0.stopRequested) }
@@ -190,6 +218,7 @@ public final class Replayer: Sendable {
                 due = min(due, pacer.dueCount(at: end - 1))
                 if sent >= due { reason = .durationReached; break }
             }
+            sendDueOutcomes(&outcomes, at: now)
             let backlog = due - sent
             maxBacklog = max(maxBacklog, backlog)
             let batch = min(backlog, burst)
@@ -204,6 +233,9 @@ public final class Replayer: Sendable {
                         timestampMs: wallClockMilliseconds(), opaque: UInt64(sequence))
                 } catch {
                     ledger.recordDeliveryFailure(sequence: sequence, error: "\(error)")
+                }
+                if settings.outcomes != nil, !key.isEmpty, let installed = catalog.label(sequence % catalog.count) {
+                    outcomes.append(due: sendTime + outcomeDelay, key: key, installed: installed)
                 }
                 let produceTime = monotonicNanoseconds() - sendTime
                 longestProduce = max(longestProduce, produceTime)
@@ -223,7 +255,8 @@ public final class Replayer: Sendable {
                 $0.progress.longestProduceMs = Double(longestProduce) / 1e6
             }
             let nextDue = pacer.dueTime(ofEvent: sent)
-            let wake = backlog - batch > 0 ? monotonicNanoseconds() + tick : max(nextDue, now + tick)
+            var wake = backlog - batch > 0 ? monotonicNanoseconds() + tick : max(nextDue, now + tick)
+            if let outcomeDue = outcomes.firstDue { wake = min(wake, max(outcomeDue, now + tick)) }
             let target = end.map { min($0, wake) } ?? wake
             sleepUntil(monotonicNanoseconds: target)
             let woke = monotonicNanoseconds()
@@ -237,6 +270,14 @@ public final class Replayer: Sendable {
             }
         }
         let sendingSeconds = Double(monotonicNanoseconds() - start) / 1e9
+
+        // The outcomes still due are sent on their schedule (all at once after a stop request).
+        while let outcomeDue = outcomes.firstDue {
+            if !control.withLock({ $0.stopRequested }) { sleepUntil(monotonicNanoseconds: min(outcomeDue, monotonicNanoseconds() + 100_000_000)) }
+            let now = control.withLock { $0.stopRequested } ? UInt64.max : monotonicNanoseconds()
+            sendDueOutcomes(&outcomes, at: now)
+            handleDeliveries(timeoutMs: 0)
+        }
 
         // Wait for what is still in the producer's queue, at most 30 s.
         let flushDeadline = monotonicNanoseconds() + 30_000_000_000
@@ -259,10 +300,50 @@ public final class Replayer: Sendable {
     }
 
     private func handleDeliveries(timeoutMs: Int) {
+        var outcomeFailures = 0
         for report in producer.pollDeliveries(max: 10_000, timeoutMs: timeoutMs) {
-            if let error = report.error {
+            guard let error = report.error else { continue }
+            if report.opaque == Self.outcomeOpaque {
+                outcomeFailures += 1
+            } else {
                 ledger.recordDeliveryFailure(sequence: Int(report.opaque), error: "\(error)")
             }
+        }
+        if outcomeFailures > 0 { control.withLock { $0.progress.outcomes.failed += outcomeFailures } }
+    }
+
+    /// The delivery-report tag of outcome messages (events carry their sequence number).
+    private static let outcomeOpaque = UInt64.max
+
+    /// Sends every queued outcome due at `now`: `{"id":"<key>","installed":<bool>,"ts":<ms>}`.
+    private func sendDueOutcomes(_ queue: inout OutcomeQueue, at now: UInt64) {
+        guard let outcomeSettings = settings.outcomes, let first = queue.firstDue, first <= now else { return }
+        var value: [UInt8] = []
+        var sentCount = 0, installedCount = 0, failedCount = 0
+        while let due = queue.firstDue, due <= now {
+            let outcome = queue.removeFirst()
+            value.removeAll(keepingCapacity: true)
+            let timestamp = wallClockMilliseconds()
+            value.append(contentsOf: #"{"id":""#.utf8)
+            // The key is the event's id as it appears inside its JSON string, so it is already escaped.
+            value.append(contentsOf: outcome.key)
+            value.append(contentsOf: (outcome.installed ? #"","installed":true,"ts":"# : #"","installed":false,"ts":"#).utf8)
+            value.append(contentsOf: String(timestamp).utf8)
+            value.append(UInt8(ascii: "}"))
+            do {
+                try producer.produce(
+                    topic: outcomeSettings.topic, key: outcome.key, value: value, timestampMs: timestamp,
+                    opaque: Self.outcomeOpaque)
+                sentCount += 1
+                if outcome.installed { installedCount += 1 }
+            } catch {
+                failedCount += 1
+            }
+        }
+        control.withLock {
+            $0.progress.outcomes.sent += sentCount
+            $0.progress.outcomes.installed += installedCount
+            $0.progress.outcomes.failed += failedCount
         }
     }
 }
@@ -305,4 +386,40 @@ public struct ReplayProgress: Sendable, Hashable {
     /// Seconds from the first send to the end of the send loop, not counting the wait for the last
     /// deliveries (set when finished).
     public var elapsedSeconds = 0.0
+    /// Outcomes sent so far (with `ReplaySettings.outcomes`).
+    public var outcomes = OutcomeCounts()
+}
+
+/// The outcomes a replay sent.
+public struct OutcomeCounts: Sendable, Hashable, Codable {
+    /// Outcomes handed to the producer.
+    public var sent = 0
+    /// Of them, installs.
+    public var installed = 0
+    /// Outcomes the producer refused or could not deliver.
+    public var failed = 0
+
+    public init() {}
+}
+
+/// Outcomes waiting for their send time, oldest first (one delay for all, so in due order).
+struct OutcomeQueue {
+    private var entries: [(due: UInt64, key: [UInt8], installed: Bool)] = []
+    private var head = 0
+
+    var firstDue: UInt64? { head < entries.count ? entries[head].due : nil }
+
+    mutating func append(due: UInt64, key: [UInt8], installed: Bool) {
+        entries.append((due, key, installed))
+    }
+
+    mutating func removeFirst() -> (due: UInt64, key: [UInt8], installed: Bool) {
+        let entry = entries[head]
+        head += 1
+        if head >= 4096, head * 2 >= entries.count {
+            entries.removeFirst(head)
+            head = 0
+        }
+        return entry
+    }
 }

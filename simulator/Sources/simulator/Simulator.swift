@@ -24,6 +24,10 @@ struct Simulator: AsyncParsableCommand {
             HDR histogram), events with no answer (missing), duplicates and dead letters. After the last \
             send it waits for the remaining answers until none has arrived for --drain.
 
+            --outcomes also sends each event's label (the test data's install column) to --outcomes-topic, \
+            --outcome-delay after the event: {"id": <event id>, "installed": true|false, "ts": <ms>}, keyed \
+            by the event id, for `scorer monitor` to join with the predictions.
+
             --ramp START:STEP:MAX is a capacity search: the rate starts at START and rises by STEP every \
             --step until latency p99 exceeds --slo or the events awaiting an answer keep growing; the \
             summary names the highest sustainable rate.
@@ -73,6 +77,15 @@ struct Simulator: AsyncParsableCommand {
     @Option(help: ArgumentHelp("After the last send, wait for answers until none arrived for this long.", valueName: "duration"))
     var drain = "10s"
 
+    @Flag(help: "Send each event's outcome (its install label) to --outcomes-topic after --outcome-delay.")
+    var outcomes = false
+
+    @Option(help: "Topic the outcomes go to (with --outcomes).")
+    var outcomesTopic = "installs"
+
+    @Option(help: ArgumentHelp("How long after its event an outcome is sent (with --outcomes).", valueName: "duration"))
+    var outcomeDelay = "2s"
+
     @Flag(help: "Print one JSON object per second and a summary object (NDJSON) instead of text.")
     var json = false
 
@@ -111,6 +124,9 @@ struct Simulator: AsyncParsableCommand {
                 throw ValidationError("--ramp decides how long to run: drop --duration/--count.")
             }
         }
+        guard let delay = DurationText.seconds(outcomeDelay), delay >= 0 else {
+            throw ValidationError("--outcome-delay expects a duration like 2s or 500ms; got '\(outcomeDelay)'.")
+        }
         guard (0...10_000).contains(lingerMs) else { throw ValidationError("--linger-ms must be 0...10000.") }
     }
 
@@ -127,7 +143,9 @@ struct Simulator: AsyncParsableCommand {
         if let duration { limit = .duration(DurationText.seconds(duration)!) }
         if let count { limit = .count(count) }
         var settings = LoadTestSettings(
-            replay: ReplaySettings(topic: topic, rate: rate, limit: limit, loop: loop || ramp != nil, lingerMs: lingerMs),
+            replay: ReplaySettings(
+                topic: topic, rate: rate, limit: limit, loop: loop || ramp != nil, lingerMs: lingerMs,
+                outcomes: outcomes ? OutcomeSettings(topic: outcomesTopic, delaySeconds: DurationText.seconds(outcomeDelay)!) : nil),
             drainQuietSeconds: DurationText.seconds(drain)!)
         if measure || ramp != nil {
             settings.measure = MeasureSettings(
@@ -155,7 +173,8 @@ struct Simulator: AsyncParsableCommand {
         if !json {
             let what = ramp.map { "ramp \($0) events/s" } ?? "\(Int(rate)) events/s"
             print("Replaying \(catalog.count) events from \(data) to \(topic) on \(kafka.bootstrapServers) at \(what)"
-                  + (settings.measure != nil ? ", measuring \(predictionsTopic)" : "") + " (Ctrl-C stops)")
+                  + (settings.measure != nil ? ", measuring \(predictionsTopic)" : "")
+                  + (outcomes ? ", outcomes to \(outcomesTopic) after \(outcomeDelay)" : "") + " (Ctrl-C stops)")
         }
         let measured = settings.measure != nil
         var samples: [SecondSample] = []

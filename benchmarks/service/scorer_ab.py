@@ -94,11 +94,11 @@ def main() -> None:
     print()
     print(f"Drain of {args.backlog:,} events over {args.partitions} partitions, median of {args.repeats} interleaved rounds")
     width = max(len(n) for n in names) + 2
-    print(f"  {'side':{width}}{'events/s':>12}{'ratio':>9}{'CPU-s/M':>10}{'ratio':>9}   rounds (events/s)")
+    print(f"  {'side':{width}}{'events/s':>12}{'ratio':>9}{'CPU-s/M':>10}{'ratio':>9}   rounds (events/s / CPU-s per M)")
     for name in names:
         rate = statistics.median(x["rate"] for x in results[name])
         cpu = statistics.median(x["cpu_s_per_million"] for x in results[name])
-        rounds = ", ".join(f"{x['rate']:,.0f}" for x in results[name])
+        rounds = ", ".join(f"{x['rate'] / 1000:,.0f}k/{x['cpu_s_per_million']:.2f}" for x in results[name])
         print(f"  {name:{width}}{rate:>12,.0f}{rate / base_rate:>8.2f}x{cpu:>10.2f}{cpu / base_cpu:>8.2f}x   {rounds}")
 
 

@@ -135,15 +135,13 @@ extension ForestModel {
     }
 
     /// The batch kernel and node layout this model uses on this machine, for `scorer model inspect`
-    /// and start-up logs: `"avx512, perfect trees"` or `"avx2, perfect trees"` (the fast paths; 16 or
-    /// 8 rows per vector), `"portable, perfect trees"` (no
+    /// and start-up logs: `"avx2, perfect trees"` (the fast path), `"portable, perfect trees"` (no
     /// AVX2, or `FOREST_KERNEL=portable`) or `"portable, packed nodes"` (trees
     /// too deep or sparse to pad to perfect trees).
     public var kernelDescription: String {
         let sums = float64 == nil ? "" : ", float64 sums"
         guard perfect != nil else { return "portable, packed nodes" + sums }
-        let vector = PerfectForest.vectorLanes == 16 ? "avx512" : "avx2"
-        return (preferredKernel == .vector ? "\(vector), perfect trees" : "portable, perfect trees") + sums
+        return (preferredKernel == .vector ? "avx2, perfect trees" : "portable, perfect trees") + sums
     }
 
     /// Scores `count` rows, split across `threads` workers by whole row blocks.

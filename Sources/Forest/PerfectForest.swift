@@ -134,14 +134,8 @@ struct PerfectForest: Sendable {
     static let vectorKernelAvailable: Bool =
         forest_avx2_available() != 0 && ProcessInfo.processInfo.environment["FOREST_KERNEL"] != "portable"
 
-    /// Rows per vector of the vector kernel this process runs: 16 (AVX-512) where the CPU has it,
-    /// unless `FOREST_KERNEL=avx2` asks for the 8-lane kernel (to compare the two), else 8.
-    static let vectorLanes: Int =
-        forest_avx512_available() != 0 && ProcessInfo.processInfo.environment["FOREST_KERNEL"] != "avx2" ? 16 : 8
-
-    /// Margins of `rowCount` rows with the vector kernel of `lanes` rows per vector (16: AVX-512,
-    /// 8: AVX2). Only call when ``vectorKernelAvailable`` (and, for 16, ``vectorLanes`` is 16).
-    func vectorMargins(rows: UnsafePointer<Float>, rowCount: Int, margins: UnsafeMutablePointer<Float>, lanes: Int = vectorLanes) {
+    /// Margins of `rowCount` rows with the AVX2 kernel. Only call when ``vectorKernelAvailable``.
+    func vectorMargins(rows: UnsafePointer<Float>, rowCount: Int, margins: UnsafeMutablePointer<Float>) {
         let groupCount = baseMargins.count
         withUnsafeTemporaryAllocation(of: Float.self, capacity: groupCount * 64) { scratch in
             splits.withUnsafeBufferPointer { splits in
@@ -160,11 +154,7 @@ struct PerfectForest: Sendable {
                         nodeStarts: nodeStarts.baseAddress, leafStarts: leafStarts.baseAddress, depths: depths.baseAddress,
                         groups: groups.baseAddress, weights: weights, baseMargins: baseMargins.baseAddress,
                         treeCount: Int64(depths.count), groupCount: Int64(groupCount), featureCount: Int64(featureCount))
-                    if lanes == 16 {
-                        forest_avx512_margins(&model, rows, Int64(rowCount), margins, scratch.baseAddress)
-                    } else {
-                        forest_avx2_margins(&model, rows, Int64(rowCount), margins, scratch.baseAddress)
-                    }
+                    forest_avx2_margins(&model, rows, Int64(rowCount), margins, scratch.baseAddress)
                 }
                 if let weights = self.weights {
                     weights.withUnsafeBufferPointer { call($0.baseAddress) }

@@ -26,19 +26,6 @@ import Testing
         #endif
     }
 
-    /// Whether the vector kernel should be the 16-lane AVX-512 one: the CPU has AVX-512 F and DQ and
-    /// `FOREST_KERNEL=avx2` does not ask for the 8-lane kernel.
-    static var cpuHasAVX512: Bool {
-        guard cpuHasAVX2, ProcessInfo.processInfo.environment["FOREST_KERNEL"] != "avx2" else { return false }
-        let info = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
-        return info.split(separator: "\n").contains { line in
-            let flags = line.split(separator: " ")
-            return line.hasPrefix("flags") && flags.contains("avx512f") && flags.contains("avx512dq")
-        }
-    }
-
-    static var vectorDescription: String { cpuHasAVX512 ? "avx512, perfect trees" : "avx2, perfect trees" }
-
     /// Margins of `rows` with the kernel forced to `kernel`.
     static func margins(_ model: ForestModel, _ rows: [Float], kernel: ForestModel.Kernel, blockSize: Int = ForestModel.defaultBlockSize) -> [Float] {
         let count = rows.count / model.featureCount
@@ -58,7 +45,7 @@ import Testing
         #expect(model.nodes.isEmpty)
         #expect(PerfectForest.vectorKernelAvailable == Self.cpuHasAVX2)
         #expect(model.preferredKernel == (Self.cpuHasAVX2 ? .vector : .portable))
-        #expect(model.kernelDescription == (Self.cpuHasAVX2 ? Self.vectorDescription : "portable, perfect trees"))
+        #expect(model.kernelDescription == (Self.cpuHasAVX2 ? "avx2, perfect trees" : "portable, perfect trees"))
         // Memory: at most 16 bytes per stored node (padding included), plus 16-20 bytes per tree.
         #expect(perfect.nodeBytes <= 16 * model.summary.storedNodes, "\(perfect.nodeBytes) bytes for \(model.summary.storedNodes) nodes")
         #expect(perfect.depths.map(Int.init) == (try ForestModel.decodeDefinition(Fixtures.bytes(file))).trees.map(\.depth))
@@ -119,31 +106,6 @@ import Testing
                 #expect(Self.margins(model, rows, kernel: .vector).map(\.bitPattern) == want, "\(file) vector, \(count) rows")
                 // Odd block sizes hand the kernel partial vectors in the middle of a batch.
                 #expect(Self.margins(model, rows, kernel: .vector, blockSize: 5).map(\.bitPattern) == want, "\(file) vector, block 5")
-            }
-        }
-    }
-
-    @Test("AVX-512 (16 lanes) and AVX2 (8 lanes) kernels agree with the reference bit for bit", arguments: perfectFiles)
-    func sixteenAndEightLaneKernelsAgree(_ file: String) throws {
-        let definition = try ForestModel.decodeDefinition(Fixtures.bytes(file))
-        let model = try ForestModel(definition: definition)
-        guard Self.cpuHasAVX2, let perfect = model.perfect, model.preferredKernel == .vector else { return }
-        #expect(PerfectForest.vectorLanes == (Self.cpuHasAVX512 ? 16 : 8))
-        let reference = ReferenceEvaluator(definition: definition)
-        let allRows = KernelDifferentialTests.edgeRows(for: definition, count: 200, seed: 5)
-        var expected = [Float]()
-        for row in 0..<200 {
-            expected += reference.margins(row: Array(allRows[row * model.featureCount ..< (row + 1) * model.featureCount]))
-        }
-        for lanes in Self.cpuHasAVX512 ? [8, 16] : [8] {
-            for count in [1, 8, 15, 16, 17, 31, 47, 63, 64, 65, 79, 80, 81, 127, 200] {
-                var output = [Float](repeating: -1, count: count * model.outputCount)
-                allRows.withUnsafeBufferPointer { rows in
-                    output.withUnsafeMutableBufferPointer { out in
-                        perfect.vectorMargins(rows: rows.baseAddress!, rowCount: count, margins: out.baseAddress!, lanes: lanes)
-                    }
-                }
-                #expect(output.map(\.bitPattern) == expected[0 ..< count * model.outputCount].map(\.bitPattern), "\(file), \(lanes) lanes, \(count) rows")
             }
         }
     }
@@ -245,7 +207,7 @@ import Testing
         let perfect = try #require(model.perfect)
         #expect(model.summary.categoricalSplits == 1_812)
         #expect(perfect.nodeBytes <= 16 * model.summary.storedNodes)
-        #expect(model.kernelDescription == (Self.cpuHasAVX2 ? Self.vectorDescription : "portable, perfect trees"))
+        #expect(model.kernelDescription == (Self.cpuHasAVX2 ? "avx2, perfect trees" : "portable, perfect trees"))
         // Half the rows mix category codes and invalid values, half are numerical edge rows.
         let rows = Self.categoryEdgeRows(featureCount: model.featureCount, count: 65, seed: 11)
             + KernelDifferentialTests.edgeRows(for: definition, count: 64, seed: 12)

@@ -42,12 +42,4 @@ int forest_avx2_available(void);
 void forest_avx2_margins(const forest_perfect_model *model, const float *rows, int64_t rowCount,
                          float *margins, float *scratch);
 
-/// 1 when this CPU can run the AVX-512 kernel (AVX2, AVX-512 F and DQ), 0 otherwise.
-int forest_avx512_available(void);
-
-/// ``forest_avx2_margins`` with 16 rows per vector (same results, bit for bit); fewer than 16 rows
-/// go to the AVX2 kernel. Only call when `forest_avx512_available()`.
-void forest_avx512_margins(const forest_perfect_model *model, const float *rows, int64_t rowCount,
-                           float *margins, float *scratch);
-
 #endif

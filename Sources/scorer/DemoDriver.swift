@@ -35,10 +35,13 @@ final class DemoDriver: Service, Sendable {
 
     func run() async throws {
         // The scorer first checks brokers and topics, joins its group and gets partitions; events
-        // sent before that would measure the group join, not the scorer.
+        // sent before that would measure the group join, not the scorer. Readiness alone is not
+        // enough: a member is ready as soon as it has joined, partitions or not, and the embedded
+        // cluster keeps only ~5 MB per partition (about 2.5 s at 5,000/s), so events sent during a
+        // slow join could fall off the log before the scorer reads them.
         let clock = ContinuousClock()
         let deadline = clock.now + .seconds(readyTimeoutSeconds)
-        while !service.isReady {
+        while !(service.isReady && service.stats().assignedPartitions > 0) {
             if clock.now > deadline {
                 throw CommandFailure("the scorer did not start consuming within \(Int(readyTimeoutSeconds)) s")
             }

@@ -1,5 +1,6 @@
 import Foundation
 import LoadSimulator
+import Monitor
 import Scoring
 import ServiceLifecycle
 import Synchronization
@@ -22,8 +23,12 @@ final class DemoDriver: Service, Sendable {
     private let status: StatusLine
     private let readyTimeoutSeconds: Double
     private let result = Mutex<DemoOutcome?>(nil)
+    /// With `--outcomes`: the monitor joining predictions with outcomes, reported every 5 s.
+    private let monitor: MonitorRunner?
 
-    init(service: ScoringService, loadTest: LoadTest, status: StatusLine, readyTimeoutSeconds: Double = 60) {
+    init(service: ScoringService, loadTest: LoadTest, status: StatusLine, monitor: MonitorRunner? = nil,
+         readyTimeoutSeconds: Double = 60) {
+        self.monitor = monitor
         self.service = service
         self.loadTest = loadTest
         self.status = status
@@ -48,16 +53,25 @@ final class DemoDriver: Service, Sendable {
             try await Task.sleep(for: .milliseconds(50))
         }
 
+        // The monitor joins its group only now: joining both groups at once on the development
+        // cluster held the scorer's first assignment for the whole run.
+        monitor?.start()
         let started = clock.now
         let loadTest = self.loadTest
         let status = self.status
         let service = self.service
+        let monitor = self.monitor
         let summary = try await withTaskCancellationHandler {
             try await withGracefulShutdownHandler {
                 var meter = DemoRateMeter(stats: service.stats())
+                var seconds = 0
                 return try await loadTest.run { sample in
                     let stats = service.stats()
                     let rates = meter.update(stats)
+                    seconds += 1
+                    if let snapshot = monitor?.snapshot, seconds % 5 == 0 {
+                        status.print(DemoText.monitorLine(snapshot, second: seconds))
+                    }
                     status.show(DemoText.statusLine(sample: sample, scorer: stats, scorerRates: rates))
                 }
             } onGracefulShutdown: {

@@ -1,6 +1,5 @@
 #!/usr/bin/env python3
-"""The per-event Python baseline for `scorer run` (the training featurizer called once per event; see
-benchmarks/python_lean_baseline.py for the batched, columnar version that is the faster baseline).
+"""The Python baseline for `scorer run`: what a competent engineer would write without our service.
 
 A confluent-kafka consumer in a group reads impression events, micro-batches them
 (`consume(num_messages=..., timeout=...)`), featurizes each event with the training pipeline's own

@@ -59,13 +59,18 @@ public final class KafkaConsumer: @unchecked Sendable {
     ///     headers on request with a heap allocation per message even when there are none, which
     ///     made a quarter of the polling thread's time (`benchmarks/kafka_throughput.sh` consume:
     ///     0.27 s with, 0.21 s without for 200,000 messages).
+    ///   - offsetResetHandler: called (on a librdkafka thread: be quick and thread-safe) when an
+    ///     error moved a partition's position by `auto.offset.reset`, e.g. "Offset out of range"
+    ///     after the log start passed it: events may have been skipped (see ``OffsetReset``).
+    ///     librdkafka's own warning still goes to the log.
     /// - Throws: `KafkaError` `.invalidConfiguration` for a bad property or a missing group id.
     public init(
         config: KafkaConfig,
         rebalanceHandler: (@Sendable (RebalanceEvent) -> Void)? = nil,
         errorHandler: (@Sendable (KafkaError) -> Void)? = nil,
         statisticsHandler: (@Sendable (String) -> Void)? = nil,
-        readsHeaders: Bool = true
+        readsHeaders: Bool = true,
+        offsetResetHandler: (@Sendable (OffsetReset) -> Void)? = nil
     ) throws(KafkaError) {
         self.readsHeaders = readsHeaders
         if let groupID = config.groupID, groupID.isEmpty {
@@ -85,13 +90,15 @@ public final class KafkaConsumer: @unchecked Sendable {
             extra.append((backoff, "10"))
         }
         let conf = try config.makeConf(forConsumer: true, extra: extra)
+        usesCooperativeSticky = confValue(conf, "partition.assignment.strategy")?.contains("cooperative-sticky") ?? false
         if FetchRestarter.isNeeded {
             fetchRestarter = FetchRestarter(
                 messageLimit: Int(confValue(conf, "queued.min.messages") ?? "") ?? 100_000,
                 byteLimit: (Int(confValue(conf, "queued.max.messages.kbytes") ?? "") ?? 65_536) * 1024)
         }
         let context = ConsumerContext(
-            rebalanceHandler: rebalanceHandler, errorHandler: errorHandler, statisticsHandler: statisticsHandler)
+            rebalanceHandler: rebalanceHandler, errorHandler: errorHandler, statisticsHandler: statisticsHandler,
+            offsetResetHandler: offsetResetHandler)
         // The context must outlive the handle: it is released in deinit after rd_kafka_destroy.
         let retained = Unmanaged.passRetained(context)
         rd_kafka_conf_set_opaque(conf, retained.toOpaque())
@@ -99,9 +106,12 @@ public final class KafkaConsumer: @unchecked Sendable {
         rd_kafka_conf_set_error_cb(conf, consumerErrorCallback)
         rd_kafka_conf_set_offset_commit_cb(conf, consumerOffsetCommitCallback)
         if statisticsHandler != nil { rd_kafka_conf_set_stats_cb(conf, consumerStatisticsCallback) }
+        // Every log line passes through this consumer's own callback (which forwards it to
+        // `KafkaLog`), so offset resets are recognised whether or not a log handler is installed.
+        if offsetResetHandler != nil { rd_kafka_conf_set_log_cb(conf, consumerLogCallback) }
         let handle: OpaquePointer
         do {
-            handle = try makeHandle(RD_KAFKA_CONSUMER, conf: conf)
+            handle = try makeHandle(RD_KAFKA_CONSUMER, conf: conf, attachLog: offsetResetHandler == nil)
         } catch {
             retained.release()
             throw error
@@ -117,6 +127,8 @@ public final class KafkaConsumer: @unchecked Sendable {
     }
 
     private let hasGroup: Bool
+    /// Whether the group protocol is cooperative-sticky (see `deinit`).
+    private let usesCooperativeSticky: Bool
     /// Whether polled messages carry their headers (see `init`).
     public let readsHeaders: Bool
 
@@ -126,6 +138,15 @@ public final class KafkaConsumer: @unchecked Sendable {
         context.isShuttingDown.withLock { $0 = true }
         if !closed { _ = rd_kafka_consumer_close(handle) }
         rd_kafka_queue_destroy(queue)
+        // librdkafka before 2.3 aborts the process (assertion in
+        // rd_kafka_sticky_assignor_state_destroy, fixed by librdkafka #4381) when a
+        // cooperative-sticky consumer that never received an assignment is destroyed, e.g. a
+        // member stopped while its first rebalance was still going on. It has left the group
+        // already (closed above); leaving the handle undestroyed is the only way around it, at
+        // the cost of its memory (the context stays retained for any late callback).
+        if usesCooperativeSticky && rd_kafka_version() < 0x0203_0000 && !context.receivedAssignment.withLock({ $0 }) {
+            return
+        }
         rd_kafka_destroy(handle)
         retainedContext.release()
     }
@@ -468,13 +489,17 @@ final class ConsumerContext: Sendable {
     let rebalanceHandler: (@Sendable (RebalanceEvent) -> Void)?
     let errorHandler: (@Sendable (KafkaError) -> Void)?
     let statisticsHandler: (@Sendable (String) -> Void)?
+    let offsetResetHandler: (@Sendable (OffsetReset) -> Void)?
     let isShuttingDown = LockedValue(false)
+    /// Set once librdkafka delivered an assignment (the cooperative-sticky assignor's state exists then).
+    let receivedAssignment = LockedValue(false)
     let lastErrorText = LockedValue<String?>(nil)
 
     init(
         rebalanceHandler: (@Sendable (RebalanceEvent) -> Void)?, errorHandler: (@Sendable (KafkaError) -> Void)?,
-        statisticsHandler: (@Sendable (String) -> Void)?
+        statisticsHandler: (@Sendable (String) -> Void)?, offsetResetHandler: (@Sendable (OffsetReset) -> Void)?
     ) {
+        self.offsetResetHandler = offsetResetHandler
         self.rebalanceHandler = rebalanceHandler
         self.errorHandler = errorHandler
         self.statisticsHandler = statisticsHandler
@@ -491,6 +516,7 @@ final class ConsumerContext: Sendable {
         let notify = !isShuttingDown.withLock { $0 }
         switch err {
         case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+            receivedAssignment.withLock { $0 = true }
             if cooperative {
                 if let error = rd_kafka_incremental_assign(handle, partitions) { report(KafkaError.consuming(error)) }
             } else {
@@ -540,6 +566,20 @@ private let consumerOffsetCommitCallback: @convention(c) (
         context.report(KafkaError.librdkafka(err, "offset commit failed: \(String(cString: rd_kafka_err2str(err)))", code: .offsetCommitFailed))
     } else if let failed = readPartitionList(offsets).first(where: { $0.1 != RD_KAFKA_RESP_ERR_NO_ERROR }) {
         context.report(KafkaError.librdkafka(failed.1, "offset commit of \(failed.0) failed: \(String(cString: rd_kafka_err2str(failed.1)))", code: .offsetCommitFailed))
+    }
+}
+
+private let consumerLogCallback: @convention(c) (OpaquePointer?, Int32, UnsafePointer<CChar>?, UnsafePointer<CChar>?) -> Void = {
+    handle, level, facility, message in
+    let record = KafkaLogRecord(
+        level: Int(level), facility: facility.map { String(cString: $0) } ?? "",
+        client: handle.flatMap { rd_kafka_name($0) }.map { String(cString: $0) } ?? "",
+        message: message.map { String(cString: $0) } ?? "")
+    KafkaLog.deliver(record)
+    // Resets because of an error are logged at warning (rdkafka_offset.c); others at debug.
+    if level <= 4, record.facility == "OFFSET", let reset = OffsetReset(logMessage: record.message),
+       let handle, let context = context(rd_kafka_opaque(handle)) {
+        context.offsetResetHandler?(reset)
     }
 }
 

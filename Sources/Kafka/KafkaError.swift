@@ -75,6 +75,12 @@ public struct KafkaError: Error, Sendable, Hashable, CustomStringConvertible {
             || librdkafkaCode == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE.rawValue
     }
 
+    /// True when the group coordinator refused a request because the group is rebalancing
+    /// (`REBALANCE_IN_PROGRESS`).
+    public var isRebalanceInProgress: Bool {
+        librdkafkaCode == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS.rawValue
+    }
+
     static func oneLine(_ text: String) -> String {
         String(text.map { $0.isNewline ? " " : $0 })
     }

@@ -1,4 +1,5 @@
 import CRdKafka
+import Foundation
 
 /// One log line from librdkafka (connection failures, broker state changes, debug contexts).
 public struct KafkaLogRecord: Sendable {
@@ -30,6 +31,22 @@ public enum KafkaLog {
     static func attach(to conf: OpaquePointer) {
         guard handler.withLock({ $0 != nil }) else { return }
         rd_kafka_conf_set_log_cb(conf, kafkaLogCallback)
+    }
+}
+
+extension KafkaLog {
+    /// Hands a record to the installed handler, or prints it to stderr the way librdkafka does
+    /// when no handler is installed (`%LEVEL|SECONDS.MS|FACILITY|CLIENT| message`).
+    static func deliver(_ record: KafkaLogRecord) {
+        if let handler = handler.withLock({ $0 }) {
+            handler(record)
+            return
+        }
+        let now = Date().timeIntervalSince1970
+        let seconds = Int(now)
+        let millis = Int((now - Double(seconds)) * 1000)
+        let line = "%\(record.level)|\(seconds).\(String(repeating: "0", count: millis < 10 ? 2 : millis < 100 ? 1 : 0))\(millis)|\(record.facility)|\(record.client)| \(record.message)\n"
+        FileHandle.standardError.write(Data(line.utf8))
     }
 }
 

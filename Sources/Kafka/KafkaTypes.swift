@@ -149,6 +149,47 @@ public struct RebalanceEvent: Sendable, Hashable {
     public var partitions: [TopicPartition]
 }
 
+/// A consumer's fetch position moved by `auto.offset.reset` because of an error: the broker no
+/// longer (or not yet) has the offset it asked for, typically "Offset out of range" after the
+/// log start passed an unconsumed position. With `earliest` the events between the old position
+/// and the log start were never read: data loss the application must report. librdkafka itself
+/// only logs a warning (`OFFSET`), which ``KafkaConsumer`` recognises and reports through its
+/// `offsetResetHandler`.
+public struct OffsetReset: Sendable, Hashable {
+    public var topic: String
+    public var partition: Int
+    /// The offset the consumer asked for, when librdkafka knew it.
+    public var fromOffset: Int64?
+    /// Where it goes now, as librdkafka names it (`BEGINNING`, `END`, or an offset).
+    public var to: String
+    /// librdkafka's reason, e.g. `fetch failed due to requested offset not available on the
+    /// broker: Broker: Offset out of range`.
+    public var reason: String
+
+    public var topicPartition: TopicPartition { TopicPartition(topic: topic, partition: partition) }
+
+    /// Parses librdkafka's warning `TOPIC [P]: offset reset (at offset X, broker B) to [cached
+    /// BEGINNING offset ]Y: REASON` (rdkafka_offset.c, `rd_kafka_offset_reset`); nil for any other line.
+    public init?(logMessage message: String) {
+        guard let marker = message.range(of: "]: offset reset (at offset "),
+              let open = message[..<marker.lowerBound].lastIndex(of: "["),
+              let partition = Int(message[message.index(after: open)..<marker.lowerBound]) else { return nil }
+        var topic = message[..<open]
+        if topic.last == " " { topic = topic.dropLast() }
+        let rest = message[marker.upperBound...]
+        guard let comma = rest.firstIndex(of: ","), let toRange = rest.range(of: ") to ") else { return nil }
+        let target = rest[toRange.upperBound...]
+        guard let colon = target.range(of: ": ") else { return nil }
+        var to = target[..<colon.lowerBound]
+        if to.hasPrefix("cached ") { to = to.dropFirst("cached ".count) }
+        self.topic = String(topic)
+        self.partition = partition
+        fromOffset = Int64(rest[..<comma])
+        self.to = String(to)
+        reason = String(target[colon.upperBound...])
+    }
+}
+
 // MARK: - Partition lists
 
 /// Builds an `rd_kafka_topic_partition_list_t` the caller must destroy.
@@ -187,9 +228,9 @@ func readPartitionList(_ list: UnsafePointer<rd_kafka_topic_partition_list_t>?) 
 // MARK: - Handles
 
 /// Creates an `rd_kafka_t`; on failure the conf is destroyed here (librdkafka leaves it to us).
-func makeHandle(_ type: rd_kafka_type_t, conf: OpaquePointer) throws(KafkaError) -> OpaquePointer {
+func makeHandle(_ type: rd_kafka_type_t, conf: OpaquePointer, attachLog: Bool = true) throws(KafkaError) -> OpaquePointer {
     var errorText = [CChar](repeating: 0, count: 512)
-    KafkaLog.attach(to: conf)
+    if attachLog { KafkaLog.attach(to: conf) }
     guard let handle = rd_kafka_new(type, conf, &errorText, errorText.count) else {
         rd_kafka_conf_destroy(conf)
         let detail = String(decoding: errorText.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)

@@ -87,12 +87,18 @@ final class OffsetCommitter {
         tracker.assign(partitions)
         metrics.recordAssignment(count: assigned.count)
         noteAssignment()
+        // Incremental (cooperative) rebalances often hand out nothing new.
+        guard !partitions.isEmpty else {
+            logger.debug("rebalance: no partitions added", metadata: ["assigned": "\(assigned.count)"])
+            return
+        }
         logger.info("partitions assigned", metadata: ["partitions": "\(partitions.sorted())", "assigned": "\(assigned.count)"])
     }
 
     /// Waits (within the revocation budget) for the outputs of `partitions`, commits them and lets
     /// them go. `whileWaiting` runs between checks (it republishes refused outputs).
     func revoke(_ partitions: [TopicPartition], whileWaiting: () throws -> Void) {
+        guard !partitions.isEmpty else { return }
         let budget = control.isStopRequested ? control.drainTimeRemaining : revocationTimeoutNanoseconds
         let drained = waitForAcknowledgements(of: partitions, within: budget, whileWaiting: whileWaiting)
         commitSync(partitions, reason: "revocation")
@@ -124,6 +130,9 @@ final class OffsetCommitter {
 
     /// Commits the positions that moved, asynchronously, at most once per commit interval.
     func commitIfDue() {
+        // The group is rebalancing: the next rebalance event (always delivered at its end)
+        // lets commits go again (see `PipelineControl.rebalanceInProgress`).
+        if control.rebalanceInProgress.load(ordering: .relaxed) { return }
         let now = DispatchTime.now().uptimeNanoseconds
         guard now - lastCommitNanoseconds >= commitIntervalNanoseconds else { return }
         lastCommitNanoseconds = now

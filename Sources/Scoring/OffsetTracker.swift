@@ -324,6 +324,14 @@ final class OffsetTracker: Sendable {
         }
     }
 
+    /// Makes ``takeCommitPositions()`` hand out every current position again, moved or not (after
+    /// commits that the coordinator refused).
+    func offerAllPositionsAgain() {
+        state.withLock { state in
+            for id in state.ledgers.ids { _ = state.ledgers.update(id) { $0.committedPosition = nil } }
+        }
+    }
+
     /// The current commit position of each of `partitions` that has one, whether or not it was
     /// handed out before (for the synchronous commit on revocation and shutdown).
     func commitPositions(of partitions: [TopicPartition]) -> [(TopicPartition, Int64)] {

@@ -21,6 +21,12 @@ final class PipelineControl: Sendable {
     let deliveryFailed = Atomic<Bool>(false)
     /// Set when the consuming thread has finished (the delivery thread may then stop).
     let consumingFinished = Atomic<Bool>(false)
+    /// Set when an offset commit was refused because the group is rebalancing; cleared by the
+    /// next rebalance event. While set, no asynchronous commit is sent: one queued behind this
+    /// member's JoinGroup reaches the coordinator after the generation changed, and librdkafka
+    /// answers its ILLEGAL_GENERATION by dropping the whole assignment as lost (rdkafka_cgrp.c),
+    /// which would stop every partition of the member, exactly what incremental rebalancing avoids.
+    let rebalanceInProgress = Atomic<Bool>(false)
     /// Whether the pipeline is consuming with a model and an assignment (for /readyz).
     let ready = Atomic<Bool>(false)
     /// Outputs the broker refused as too large, handed from the delivery thread to the producing

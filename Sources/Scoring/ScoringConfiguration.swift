@@ -16,6 +16,22 @@ public struct ScoringConfiguration: Sendable {
     public var deadLetterTopic = "impressions.dlq"
     /// Consumer group: instances in the same group share the input partitions.
     public var group = "scorer"
+    /// How the group spreads partitions over its members (`partition.assignment.strategy`).
+    public enum Assignor: String, Sendable, CaseIterable {
+        /// Incremental rebalancing (KIP-429): a member joining or leaving moves only the partitions
+        /// that must move; every other partition keeps flowing during the rebalance.
+        case cooperativeSticky = "cooperative-sticky"
+        /// Eager: every rebalance revokes every partition of every member first.
+        case range
+        /// Eager, partitions dealt round-robin.
+        case roundrobin
+    }
+    /// The partition assignor; all members of a group must use the same one.
+    public var assignor = Assignor.cooperativeSticky
+    /// Static membership (KIP-345, `group.instance.id`): a member that restarts with the same id
+    /// within the session timeout takes its partitions back without a rebalance. Unique per
+    /// instance (a StatefulSet pod name, for example); nil = dynamic membership.
+    public var instanceID: String?
     /// The model bundle folder (`model.json`, `features.json`, `card.json`, `reference.jsonl`).
     public var modelPath = "models/install-v1"
     /// A second bundle that scores every event too: its probability is published as `p_shadow`
@@ -27,9 +43,6 @@ public struct ScoringConfiguration: Sendable {
     public var canaryModelPath: String?
     /// The canary's share of event ids, 0...100.
     public var canaryPercent: Double = 10
-    /// Reasons per prediction: the primary model's K largest TreeSHAP contributions by absolute
-    /// value (`"reasons"`, `scorer run --explain K`). 0 = no reasons.
-    public var explainTop = 0
     /// Largest micro-batch, in events.
     public var maxBatch = 1_000
     /// Longest a micro-batch waits for more events after its first one, in microseconds. The
@@ -80,9 +93,11 @@ public struct ScoringConfiguration: Sendable {
         try require(maxInFlight >= maxBatch, "--max-in-flight must be at least --max-batch")
         try require(commitIntervalMs > 0, "the commit interval must be positive")
         if let watchModelInterval { try require(watchModelInterval > .zero, "--watch-interval must be positive") }
-        try require((0...1_000).contains(explainTop), "--explain must be between 0 and 1000 (got \(explainTop))")
         try require((0...100).contains(canaryPercent), "--canary-percent must be between 0 and 100 (got \(canaryPercent))")
         try require(kafka.properties["group.id"] == nil, "set the consumer group with --group, not -X group.id")
+        try require(kafka.properties["partition.assignment.strategy"] == nil, "set the assignor with --assignor, not -X partition.assignment.strategy")
+        try require(kafka.properties["group.instance.id"] == nil, "set the static member id with --instance-id, not -X group.instance.id")
+        if let instanceID { try require(!instanceID.isEmpty && instanceID.count <= 249, "--instance-id must be 1 to 249 characters") }
         for property in Self.managedProperties where kafka.properties[property] != nil {
             throw ScoringError.invalidKafkaConfiguration(
                 "-X \(property) is managed by the service for at-least-once delivery (manual commits, idempotent producer, acks=all); remove it")
@@ -104,6 +119,8 @@ public struct ScoringConfiguration: Sendable {
     var consumerConfig: KafkaConfig {
         var config = kafka
         config.groupID = group
+        config.consumerProperties["partition.assignment.strategy"] = assignor.rawValue
+        if let instanceID { config.consumerProperties["group.instance.id"] = instanceID }
         config.autoCommit = false
         config.autoOffsetStore = false
         if config.autoOffsetReset == nil { config.autoOffsetReset = .earliest }

@@ -21,6 +21,8 @@ private typealias Timer = CoreMetrics.Timer
 ///   broker); `dead_letters_total{reason}` (routed to the dead-letter topic, by featurizer error
 ///   code or `non_finite_prediction`); `outputs_truncated_total{cause}` (outputs too large for a
 ///   Kafka message, published as cut-down dead letters); `rebalances_total`;
+///   `offset_resets_total` (positions moved by `auto.offset.reset` after an error such as "Offset
+///   out of range": input events were skipped, never scored);
 ///   `model_reloads_total{role,result}`; `model_refusals_total{role,reason}` (bundles refused at
 ///   reload, by ``ModelBundles/BundleError`` code);
 /// - histograms `batch_size`, `scoring_seconds` (featurize + score of one batch),
@@ -43,6 +45,7 @@ public final class ScoringMetrics: Sendable {
     private let predictionsOut: Counter
     private let deadLettersOut: Counter
     private let rebalances: Counter
+    private let offsetResets: Counter
     private let batchSize: Recorder
     private let scoringTime: Timer
     private let endToEndLatency: Timer
@@ -86,6 +89,7 @@ public final class ScoringMetrics: Sendable {
         predictionsOut = Counter(label: "scorer_events_out_total", dimensions: [("kind", "prediction")], factory: factory)
         deadLettersOut = Counter(label: "scorer_events_out_total", dimensions: [("kind", "dead_letter")], factory: factory)
         rebalances = Counter(label: "scorer_rebalances_total", factory: factory)
+        offsetResets = Counter(label: "scorer_offset_resets_total", factory: factory)
         batchSize = Recorder(label: "scorer_batch_size", aggregate: true, factory: factory)
         scoringTime = Timer(label: "scorer_scoring_seconds", factory: factory)
         endToEndLatency = Timer(label: "scorer_e2e_latency_seconds", factory: factory)
@@ -155,6 +159,11 @@ public final class ScoringMetrics: Sendable {
     /// message (`cause`: `producer_limit` or `broker_refused`).
     func recordCutDownOutput(cause: String) {
         counter("scorer_outputs_truncated_total", [("cause", cause)]).increment()
+    }
+
+    func recordOffsetReset(_ reset: OffsetReset) {
+        offsetResets.increment()
+        counts.offsetResets.add(1, ordering: .relaxed)
     }
 
     func recordRebalance() {
@@ -279,6 +288,7 @@ public final class ScoringMetrics: Sendable {
             batches: counts.batches.load(ordering: .relaxed),
             inFlight: counts.inFlight.load(ordering: .relaxed),
             rebalances: counts.rebalances.load(ordering: .relaxed),
+            offsetResets: counts.offsetResets.load(ordering: .relaxed),
             reloadsAccepted: counts.reloadsAccepted.load(ordering: .relaxed),
             reloadsRejected: counts.reloadsRejected.load(ordering: .relaxed),
             lagByPartition: lag,
@@ -300,6 +310,7 @@ private final class Counts: Sendable {
     let batches = Atomic<Int>(0)
     let inFlight = Atomic<Int>(0)
     let rebalances = Atomic<Int>(0)
+    let offsetResets = Atomic<Int>(0)
     let reloadsAccepted = Atomic<Int>(0)
     let reloadsRejected = Atomic<Int>(0)
     let ready = Atomic<Bool>(false)

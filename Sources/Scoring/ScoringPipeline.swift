@@ -56,6 +56,8 @@ final class ScoringPipeline: @unchecked Sendable {
     private let writer: OutputWriter
     private let committer: OffsetCommitter
     private var phase = PipelinePhase.consuming
+    /// Rebalance events that do not yet end a held-commits period (see `handleRebalance`).
+    private var rebalanceEventsToSkip = 0
 
     init(
         configuration: ScoringConfiguration, consumer: KafkaConsumer, producer: KafkaProducer, tracker: OffsetTracker,
@@ -68,9 +70,7 @@ final class ScoringPipeline: @unchecked Sendable {
         self.control = control
         self.logger = logger
         gatherer = MicroBatchGatherer(consumer: consumer, configuration: configuration, control: control)
-        scorer = BatchScorer(
-            models: models, slots: slots, maxBatch: configuration.maxBatch, explainTop: configuration.explainTop, metrics: metrics,
-            logger: logger)
+        scorer = BatchScorer(models: models, slots: slots, maxBatch: configuration.maxBatch, metrics: metrics, logger: logger)
         committer = OffsetCommitter(
             consumer: consumer, tracker: tracker, metrics: metrics, control: control, configuration: configuration, logger: logger)
         writer = OutputWriter(
@@ -87,7 +87,8 @@ final class ScoringPipeline: @unchecked Sendable {
         committer.joinedGroup()
         let models = scorer.models
         logger.info("consuming", metadata: [
-            "topic": "\(configuration.inputTopic)", "group": "\(configuration.group)", "model": "\(models.primary.label)",
+            "topic": "\(configuration.inputTopic)", "group": "\(configuration.group)",
+            "assignor": "\(configuration.assignor.rawValue)", "instance": "\(configuration.instanceID ?? "dynamic")", "model": "\(models.primary.label)",
             "shadow": "\(models.shadow?.label ?? "none")",
             "canary": "\(models.canary.map { "\($0.label) (\(Double(models.canaryBasisPoints) / 100) %)" } ?? "none")",
             "kernel": "\(models.primary.forest.kernelDescription)",
@@ -206,6 +207,20 @@ final class ScoringPipeline: @unchecked Sendable {
     /// Called by the consumer inside `poll`/`close`, on this thread.
     func handleRebalance(_ event: RebalanceEvent) {
         metrics.recordRebalance()
+        // Asynchronous commits wait while the group rebalances (see
+        // `PipelineControl.rebalanceInProgress`). A cooperative revocation is followed at once by
+        // an assignment event (possibly empty) and then by a rejoin of this member to hand the
+        // revoked partitions over: that rejoin is a rebalance too, so commits stay held until the
+        // event after the follow-on assignment.
+        if event.kind == .revoked && configuration.assignor == .cooperativeSticky && !event.partitions.isEmpty {
+            control.rebalanceInProgress.store(true, ordering: .relaxed)
+            rebalanceEventsToSkip = 1
+        } else if rebalanceEventsToSkip > 0 {
+            rebalanceEventsToSkip -= 1
+        } else if control.rebalanceInProgress.exchange(false, ordering: .relaxed) {
+            // Commits refused or held during the rebalance: offer every position again.
+            tracker.offerAllPositionsAgain()
+        }
         switch event.kind {
         case .assigned:
             committer.assign(event.partitions)

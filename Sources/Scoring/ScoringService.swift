@@ -29,7 +29,7 @@ public final class ScoringService: Service, Sendable {
     private let initialModels: ServingModels
     private let tracker = OffsetTracker()
     private let slots = ModelSlots()
-    private let control = PipelineControl()
+    private let control: PipelineControl
     private let forwarder: RebalanceForwarder
     private let boundMetricsPort = Mutex<Int?>(nil)
 
@@ -58,9 +58,8 @@ public final class ScoringService: Service, Sendable {
             shadow: try configuration.shadowModelPath.map { path throws(ScoringError) in try load(path, as: .shadow) },
             canary: try configuration.canaryModelPath.map { path throws(ScoringError) in try load(path, as: .canary) },
             canaryBasisPoints: CanarySplit(percent: configuration.canaryPercent).basisPoints)
-        if configuration.explainTop > 0, let problem = initialModels.primary.explanationProblem {
-            throw ScoringError.invalidModel(path: configuration.modelPath, role: .primary, reason: "--explain: \(problem)")
-        }
+        let control = PipelineControl()
+        self.control = control
         let forwarder = RebalanceForwarder()
         self.forwarder = forwarder
         let statisticsLogger = logger
@@ -68,14 +67,30 @@ public final class ScoringService: Service, Sendable {
             consumer = try KafkaConsumer(
                 config: configuration.consumerConfig,
                 rebalanceHandler: { forwarder.handle($0) },
-                errorHandler: { error in
+                errorHandler: { [control] error in
+                    if error.isRebalanceInProgress {
+                        // Runs inside poll, on the pipeline's thread: hold commits until the
+                        // rebalance is over (see `PipelineControl.rebalanceInProgress`).
+                        control.rebalanceInProgress.store(true, ordering: .relaxed)
+                        statisticsLogger.debug("consumer: \(error); holding commits until the rebalance completes")
+                        return
+                    }
                     statisticsLogger.warning("consumer: \(error)")
                 },
                 statisticsHandler: { json in
                     metrics.recordLag(ConsumerStatistics.lag(fromStatistics: json), dropOthers: true)
                 },
                 // Input headers are not part of the event contract (DESIGN.md): skip their parse.
-                readsHeaders: false
+                readsHeaders: false,
+                offsetResetHandler: { reset in
+                    // librdkafka only warns; events between the old position and where it resumes
+                    // were never scored: data loss the operator must hear about.
+                    metrics.recordOffsetReset(reset)
+                    statisticsLogger.error("offset reset skipped input events: \(reset.topic)[\(reset.partition)] could not resume at offset \(reset.fromOffset.map(String.init) ?? "?") and moved to \(reset.to) (\(reset.reason)); events before it were never scored", metadata: [
+                        "topic": "\(reset.topic)", "partition": "\(reset.partition)",
+                        "from": "\(reset.fromOffset.map(String.init) ?? "?")", "to": "\(reset.to)",
+                    ])
+                }
             )
             producer = try KafkaProducer(config: configuration.producerConfig, errorHandler: { error in
                 statisticsLogger.warning("producer: \(error)")
@@ -134,8 +149,7 @@ public final class ScoringService: Service, Sendable {
             }
             let reloader = ModelReloader(
                 targets: reloadTargets, watchInterval: configuration.watchModelInterval,
-                reloadOnSIGHUP: configuration.reloadOnSIGHUP, explainTop: configuration.explainTop, slots: slots,
-                metrics: metrics, logger: logger)
+                reloadOnSIGHUP: configuration.reloadOnSIGHUP, slots: slots, metrics: metrics, logger: logger)
             group.addTask { try await reloader.run() }
 
             // The Kafka loops: blocking calls on threads of their own.
@@ -166,8 +180,7 @@ public final class ScoringService: Service, Sendable {
     /// its role's current model keeps serving.
     public func reloadModel() async {
         let reloader = ModelReloader(
-            targets: reloadTargets, watchInterval: nil, reloadOnSIGHUP: false, explainTop: configuration.explainTop, slots: slots,
-            metrics: metrics, logger: logger)
+            targets: reloadTargets, watchInterval: nil, reloadOnSIGHUP: false, slots: slots, metrics: metrics, logger: logger)
         await reloader.reloadAll()
     }
 

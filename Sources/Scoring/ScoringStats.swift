@@ -20,6 +20,8 @@ public struct ScoringStats: Sendable {
     public var inFlight: Int
     /// Group rebalances seen (assignments and revocations).
     public var rebalances: Int
+    /// Times an error moved a partition's position by `auto.offset.reset` (input events skipped).
+    public var offsetResets: Int
     /// Model reloads that were accepted / rejected.
     public var reloadsAccepted: Int
     public var reloadsRejected: Int

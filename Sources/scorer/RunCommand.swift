@@ -56,6 +56,12 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Consumer group; instances in one group share partitions.", valueName: "NAME"))
     var group = "scorer"
 
+    @Option(name: .long, help: ArgumentHelp("How the group spreads partitions: cooperative-sticky (incremental: a member joining or leaving moves only the partitions that must move, the others keep flowing), range or roundrobin (eager: every rebalance stops every member). All instances of a group must use the same.", valueName: "NAME"))
+    var assignor = ScoringConfiguration.Assignor.cooperativeSticky.rawValue
+
+    @Option(name: .long, help: ArgumentHelp("Static group membership (group.instance.id): an instance restarted with the same id within the session timeout gets its partitions back without a rebalance. Unique per instance, e.g. the StatefulSet pod name. A static member leaving does not hand its partitions over before the session timeout.", valueName: "ID"))
+    var instanceId: String?
+
     @Option(name: .long, help: ArgumentHelp("Model bundle folder (model.json, features.json, card.json).", valueName: "PATH"))
     var model = "models/install-v1"
 
@@ -67,9 +73,6 @@ struct RunCommand: AsyncParsableCommand {
 
     @Option(name: .long, help: ArgumentHelp("The canary's share of events, 0-100 (needs --canary).", valueName: "PERCENT"))
     var canaryPercent: Double?
-
-    @Option(name: .long, help: ArgumentHelp("Add \"reasons\" to each prediction the primary model answers: its K largest TreeSHAP contributions by absolute value, as [{\"feature\",\"value\",\"contribution\"},...] (what 'scorer score --features-csv --top K' prints). 0 = none.", valueName: "K"))
-    var explain = 0
 
     @Option(name: .long, help: ArgumentHelp("Largest micro-batch, in events.", valueName: "N"))
     var maxBatch = 1_000
@@ -118,7 +121,6 @@ struct RunCommand: AsyncParsableCommand {
         }
         if startupTimeout <= 0 { throw ValidationError("--startup-timeout must be positive (got \(startupTimeout)).") }
         if watchInterval <= 0 { throw ValidationError("--watch-interval must be positive (got \(watchInterval)).") }
-        if !(0...1_000).contains(explain) { throw ValidationError("--explain must be between 0 and 1000 (got \(explain)).") }
         if !(1...100_000).contains(maxBatch) { throw ValidationError("--max-batch must be between 1 and 100000 (got \(maxBatch)).") }
         if Logger.Level(rawValue: logLevel) == nil {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical (got '\(logLevel)').")
@@ -126,6 +128,12 @@ struct RunCommand: AsyncParsableCommand {
         if let canaryPercent {
             if canary == nil { throw ValidationError("--canary-percent needs --canary PATH.") }
             if !(0...100).contains(canaryPercent) { throw ValidationError("--canary-percent must be between 0 and 100 (got \(canaryPercent)).") }
+        }
+        if ScoringConfiguration.Assignor(rawValue: assignor) == nil {
+            throw ValidationError("--assignor must be one of \(ScoringConfiguration.Assignor.allCases.map(\.rawValue).joined(separator: ", ")) (got '\(assignor)').")
+        }
+        if let instanceId, instanceId.isEmpty || instanceId.count > 249 {
+            throw ValidationError("--instance-id must be 1 to 249 characters (got \(instanceId.count)).")
         }
         if !(0...65_535).contains(metricsPort) { throw ValidationError("--metrics-port must be between 0 and 65535 (got \(metricsPort)).") }
     }
@@ -150,12 +158,13 @@ struct RunCommand: AsyncParsableCommand {
             scoring.outputTopic = outputTopic
             scoring.deadLetterTopic = deadLetterTopic
             scoring.group = group
+            scoring.assignor = ScoringConfiguration.Assignor(rawValue: assignor) ?? .cooperativeSticky
+            scoring.instanceID = instanceId
             scoring.modelPath = model
             scoring.shadowModelPath = shadow
             scoring.canaryModelPath = canary
             scoring.canaryPercent = canaryPercent ?? 10
             scoring.maxBatch = maxBatch
-            scoring.explainTop = explain
             scoring.maxWaitMicros = Int((maxWait * 1_000).rounded())
             scoring.shutdownTimeout = .milliseconds(Int64((shutdownTimeout * 1_000).rounded()))
             scoring.watchModelInterval = watchModel ? .milliseconds(Int64((watchInterval * 1_000).rounded())) : nil
@@ -186,4 +195,3 @@ struct RunCommand: AsyncParsableCommand {
         return ExitCode(1)
     }
 }
-

@@ -19,7 +19,9 @@ struct ScorerProcessTests {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     }
 
-    func startScorer(_ cluster: TestCluster, name: String, model: String = bundlePath, extra: [String] = []) throws -> ScorerProcess {
+    func startScorer(
+        _ cluster: TestCluster, name: String, model: String = bundlePath, sessionTimeout: Int = 6, extra: [String] = []
+    ) throws -> ScorerProcess {
         try ScorerProcess(
             [
                 "run", "--brokers", cluster.bootstrapServers,
@@ -28,7 +30,7 @@ struct ScorerProcessTests {
                 "--max-batch", "200", "--shutdown-timeout", "20", "--log-level", "info",
                 // A crashed member's partitions move after this; the mock broker also waits it out
                 // when a member leaves, and Tansu holds every join for half of it: keep it short.
-                "--session-timeout", "6", "-X", "heartbeat.interval.ms=500",
+                "--session-timeout", "\(sessionTimeout)", "-X", "heartbeat.interval.ms=500",
             ] + extra,
             name: name, directory: directory)
     }
@@ -263,19 +265,6 @@ struct ScorerProcessTests {
             name: "startup-unreachable", directory: directory)
         #expect(await unreachable.waitForExit(timeout: .seconds(30)) == 1)
         #expect(unreachable.log.contains("error: cannot reach Kafka at 127.0.0.1:1"), "\(unreachable.log)")
-    }
-
-    // MARK: - The demo
-
-    /// `scorer demo` (the README's first command) answers every event it sends: it starts sending
-    /// only once the scorer holds its partitions (it exits with status 2 when any event got no
-    /// answer, and its summary says how many).
-    @Test func theDemoAnswersEveryEvent() async throws {
-        let demo = try ScorerProcess(
-            ["demo", "--rate", "5000", "--duration", "4s", "--metrics-port", "0"], name: "demo", directory: directory)
-        let status = await demo.waitForExit(timeout: .seconds(90))
-        #expect(status == 0, "scorer demo exit status \(String(describing: status)):\n\(demo.log.suffix(3000))")
-        #expect(demo.log.contains("Predictions: 20,000 of 20,000  missing 0"), "\(demo.log.suffix(3000))")
     }
 
     // MARK: - Helpers

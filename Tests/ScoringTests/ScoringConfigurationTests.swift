@@ -40,3 +40,40 @@ import Testing
             .contains { $0.name == "fetch.max.bytes" })
     }
 }
+
+/// Group membership settings: cooperative-sticky by default, static membership on request.
+@Suite struct GroupMembershipSettingsTests {
+    func consumerProperty(_ configuration: ScoringConfiguration, _ name: String) -> String? {
+        configuration.consumerConfig.librdkafkaProperties(forConsumer: true).first { $0.name == name }?.value
+    }
+
+    @Test func cooperativeStickyByDefaultAndTheOthersOnRequest() throws {
+        var configuration = ScoringConfiguration(kafka: KafkaConfig(bootstrapServers: "localhost:9092"))
+        #expect(consumerProperty(configuration, "partition.assignment.strategy") == "cooperative-sticky")
+        #expect(consumerProperty(configuration, "group.instance.id") == nil)
+        for assignor in ScoringConfiguration.Assignor.allCases {
+            configuration.assignor = assignor
+            #expect(consumerProperty(configuration, "partition.assignment.strategy") == assignor.rawValue)
+            // librdkafka accepts each (checked when a client is made; no broker needed).
+            #expect(throws: Never.self) { _ = try KafkaConsumer(config: configuration.consumerConfig) }
+        }
+        #expect(ScoringConfiguration.Assignor.allCases.map(\.rawValue) == ["cooperative-sticky", "range", "roundrobin"])
+    }
+
+    @Test func staticMembershipSetsTheInstanceIDOfTheConsumerOnly() throws {
+        var configuration = ScoringConfiguration(kafka: KafkaConfig(bootstrapServers: "localhost:9092"))
+        configuration.instanceID = "scorer-2"
+        #expect(consumerProperty(configuration, "group.instance.id") == "scorer-2")
+        #expect(!configuration.producerConfig.librdkafkaProperties(forConsumer: false).contains { $0.name == "group.instance.id" })
+        try configuration.validate()
+        configuration.instanceID = ""
+        #expect(throws: ScoringError.self) { try configuration.validate() }
+    }
+
+    @Test func theGroupSettingsAreNotTakenFromDashX() {
+        for property in ["partition.assignment.strategy", "group.instance.id"] {
+            let configuration = ScoringConfiguration(kafka: KafkaConfig(bootstrapServers: "localhost:9092", properties: [property: "range"]))
+            #expect(throws: ScoringError.self) { try configuration.validate() }
+        }
+    }
+}

@@ -22,15 +22,17 @@ final class TestCluster: Sendable {
 
     /// - Parameter brokers: with 2 brokers (mock cluster only), the input's leader is broker 1 and
     ///   the output topics' is broker 2.
-    init(inputPartitions: Int = 4, brokers: Int = 1) throws {
+    /// - Parameter outputPartitions: the mock cluster keeps about 5 MB per partition: long runs
+    ///   need more output partitions so that no prediction falls off before it is read back.
+    init(inputPartitions: Int = 4, brokers: Int = 1, outputPartitions: Int = TestCluster.outputPartitions) throws {
         broker = try TestBroker(brokers: brokers)
         self.inputPartitions = inputPartitions
         try broker.createTopic(Self.input, partitions: inputPartitions)
-        try broker.createTopic(Self.output, partitions: Self.outputPartitions)
+        try broker.createTopic(Self.output, partitions: outputPartitions)
         try broker.createTopic(Self.deadLetters, partitions: 1)
         if brokers > 1, let cluster = broker.developmentCluster {
             for partition in 0..<inputPartitions { try cluster.setLeader(topic: Self.input, partition: partition, broker: 1) }
-            for partition in 0..<Self.outputPartitions { try cluster.setLeader(topic: Self.output, partition: partition, broker: 2) }
+            for partition in 0..<outputPartitions { try cluster.setLeader(topic: Self.output, partition: partition, broker: 2) }
             try cluster.setLeader(topic: Self.deadLetters, partition: 0, broker: 2)
         }
     }
@@ -72,6 +74,19 @@ final class TestCluster: Sendable {
             try producer.flush(timeoutMs: 30_000)
             let failed = producer.pollDeliveries(max: events.count + 1).compactMap(\.error)
             if let first = failed.first { throw first }
+        }
+    }
+
+    /// Commits `offset` for input `partition` in `group` without joining it (sets where the
+    /// group resumes).
+    func commit(group: String, partition: Int, offset: Int64) async throws {
+        var groupConfig = self.config
+        groupConfig.groupID = group
+        let config = groupConfig
+        try await KafkaThread.run(name: "test-commit") {
+            let consumer = try KafkaConsumer(config: config, readsHeaders: false)
+            defer { try? consumer.close() }
+            try consumer.commit([TopicPartitionOffset(topic: Self.input, partition: partition, offset: offset)])
         }
     }
 
@@ -150,6 +165,8 @@ struct Output: Sendable {
     let value: [UInt8]
     let headers: [String: String]
     var partition = -1
+    /// The message timestamp: a prediction's `scored_at` (ms since the epoch).
+    var timestampMs: Int64 = 0
 
     init(topic: String, key: String?, value: [UInt8], headers: [String: String]) {
         self.topic = topic
@@ -161,6 +178,7 @@ struct Output: Sendable {
     init(_ message: KafkaMessage) {
         topic = message.topic
         partition = message.partition
+        timestampMs = message.timestampMs ?? 0
         key = message.key.map { String(decoding: $0, as: UTF8.self) }
         value = Array(message.value ?? [])
         var headers: [String: String] = [:]

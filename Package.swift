@@ -37,6 +37,7 @@ let package = Package(
         .library(name: "ModelBundles", targets: ["ModelBundles"]),
         .library(name: "Kafka", targets: ["Kafka"]),
         .library(name: "Scoring", targets: ["Scoring"]),
+        .library(name: "Monitor", targets: ["Monitor"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -94,6 +95,10 @@ let package = Package(
             swiftSettings: perMessageSettings
         ),
 
+        // MARK: - Model monitor
+        // Joins predictions with outcomes and reports calibration, AUC and their drift per model.
+        .target(name: "Monitor", dependencies: ["Kafka"], swiftSettings: perMessageSettings),
+
         // MARK: - Load simulator
         .target(
             name: "LoadSimulator",
@@ -120,7 +125,8 @@ let package = Package(
         .executableTarget(
             name: "scorer",
             dependencies: [
-                "Scoring", "Forest", "Features", "ModelBundles", "Kafka", "KafkaOptions", "LoadSimulator",
+                "Scoring", "Forest", "Features", "ModelBundles", "Kafka", "KafkaOptions", "LoadSimulator", "Monitor",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -142,6 +148,7 @@ let package = Package(
         .testTarget(name: "ModelBundlesTests", dependencies: ["ModelBundles", "Features", "Forest"], swiftSettings: swiftSettings),
         .testTarget(name: "KafkaTests", dependencies: ["Kafka", "KafkaOptions"], swiftSettings: swiftSettings),
         .testTarget(name: "ScoringTests", dependencies: ["Scoring", "Kafka", "Forest", "Features", "ModelBundles", "TestBrokers"], swiftSettings: swiftSettings),
+        .testTarget(name: "MonitorTests", dependencies: ["Monitor", "Kafka", "TestBrokers"], swiftSettings: swiftSettings),
         .testTarget(name: "LoadSimulatorTests", dependencies: ["LoadSimulator", "Kafka", "TestBrokers"], swiftSettings: swiftSettings),
     ]
 )

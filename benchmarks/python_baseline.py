@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""The Python baseline for `scorer run`: what a competent engineer would write without our service.
+"""The per-event Python baseline for `scorer run` (the training featurizer called once per event; see
+benchmarks/python_lean_baseline.py for the batched, columnar version that is the faster baseline).
 
 A confluent-kafka consumer in a group reads impression events, micro-batches them
 (`consume(num_messages=..., timeout=...)`), featurizes each event with the training pipeline's own

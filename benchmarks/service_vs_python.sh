@@ -16,6 +16,8 @@
 # Every option is passed to benchmarks/service/compare.py (see its --help).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+python3 -c 'import confluent_kafka' 2>/dev/null || python3 -m pip install -q -r benchmarks/requirements.txt >&2 \
+  || python3 -m pip install -q --break-system-packages -r benchmarks/requirements.txt >&2
 swift build -c release --product scorer >&2
 swift build -c release --product simulator >&2
 bin="$(swift build -c release --show-bin-path)"

@@ -2,6 +2,8 @@
 # Validates the deployment files without a Docker engine or a cluster:
 # - docker-compose.yml with Debian's docker-compose (`config` parses and resolves it fully),
 # - Kubernetes manifests against the Kubernetes OpenAPI schemas (kubernetes-validate, strict),
+# - the Prometheus alerting rules with promtool (Debian's prometheus package): `check rules`, and
+#   `test rules` on deploy/prometheus/alerts_test.yml (each alert fires on its series, not on healthy ones),
 # - the KEDA ScaledObject against the schema in deploy/kubernetes/schemas (KEDA's CRD is not
 #   shipped by any Debian or PyPI package), plus the rule that max replicas <= input partitions.
 set -euo pipefail
@@ -9,7 +11,14 @@ cd "$(dirname "$0")/.."
 if ! command -v docker-compose >/dev/null 2>&1; then
   apt-get install -y -qq docker-compose >/dev/null
 fi
+if ! command -v promtool >/dev/null 2>&1; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+fi
 python3 -c 'import kubernetes_validate' 2>/dev/null || python3 -m pip install -q kubernetes-validate==1.37.0
+
+promtool check rules deploy/prometheus/alerts.yml
+promtool test rules deploy/prometheus/alerts_test.yml
+echo "validate: Prometheus alerting rules ok (promtool check + test rules)"
 
 docker-compose -f docker-compose.yml config -q
 echo "validate: docker-compose.yml ok"

@@ -1,4 +1,7 @@
 import CZlib
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Reads the simulator's test data (`simulator/data/test_data.csv.gz`, or a plain `.csv`) and turns
 /// each CSV row into the raw JSON impression event the training pipeline featurized.
@@ -116,6 +119,7 @@ public final class TestDataReader {
 
     /// Parses the next non-blank record into `cells`; false at the end of the file.
     private func nextRecord() throws(FeatureError) -> Bool {
+        if simpleRecord() { return true }
         while true {
             cells.removeAll(keepingCapacity: true)
             cellBytes.removeAll(keepingCapacity: true)
@@ -181,6 +185,39 @@ public final class TestDataReader {
     }
 
     private enum State { case startField, inField, inQuoted, quoteInQuoted }
+
+    /// The common record in one pass: a whole, non-blank line in the buffer without quotes or a
+    /// lone `\r`. Its bytes are copied at once and split at the commas (the byte-by-byte state
+    /// machine of ``nextRecord()`` gives the same cells, several times slower); anything else is
+    /// left to it. Returns whether it took a record.
+    private func simpleRecord() -> Bool {
+        guard start < end else { return false }
+        return buffer.withUnsafeBufferPointer { b -> Bool in
+            let base = UnsafeRawPointer(b.baseAddress!)
+            guard let newline = memchr(base + start, 0x0A, end - start) else { return false }
+            let lineEnd = base.distance(to: UnsafeRawPointer(newline))
+            var contentEnd = lineEnd
+            if contentEnd > start, b[contentEnd - 1] == 0x0D { contentEnd -= 1 }
+            let count = contentEnd - start
+            guard count > 0, memchr(base + start, 0x22, count) == nil, memchr(base + start, 0x0D, count) == nil else { return false }
+            cells.removeAll(keepingCapacity: true)
+            cellBytes.removeAll(keepingCapacity: true)
+            cellBytes.append(contentsOf: UnsafeBufferPointer(rebasing: b[start..<contentEnd]))
+            cellBytes.withUnsafeBufferPointer { line in
+                let first = UnsafeRawPointer(line.baseAddress!)
+                var cellStart = 0
+                while let comma = memchr(first + cellStart, 0x2C, count - cellStart) {
+                    let position = first.distance(to: UnsafeRawPointer(comma))
+                    cells.append(cellStart..<position)
+                    cellStart = position + 1
+                }
+                cells.append(cellStart..<count)
+            }
+            start = lineEnd + 1
+            line += 1
+            return true
+        }
+    }
 
     private func skipLineFeed() throws(FeatureError) {
         if start == end { try refill() }

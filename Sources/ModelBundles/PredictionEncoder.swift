@@ -11,15 +11,16 @@ public enum Variant: String, Sendable, Hashable, CaseIterable {
 /// Writes prediction messages in the DESIGN.md contract:
 ///
 /// `{"id":"…","p":0.0123,"model":"install-v1@3f2a9c1e","scored_at":1700000000000,"event_ts":1700000000000}`,
-/// plus `"variant"` (`"primary"` / `"canary"`) when a canary is configured, and `"p_shadow"` with
-/// `"shadow_model"` when a shadow model scored the event. The fields come in the order
-/// id, p, model, variant, p_shadow, shadow_model, scored_at, event_ts.
+/// plus `"variant"` (`"primary"` / `"canary"`) when a canary is configured, `"p_shadow"` with
+/// `"shadow_model"` when a shadow model scored the event, and `"reasons"` when the caller passes an
+/// explanation (``ReasonsEncoder``). The fields come in the order
+/// id, p, model, variant, p_shadow, shadow_model, reasons, scored_at, event_ts.
 ///
 /// `p` is printed as the shortest decimal that reads back as the same Float32 (Swift's
 /// `Float.description`, which fits in a small inline string: no heap allocation); a non-finite
 /// probability, which the service never publishes (it dead-letters such an event), is written as
 /// `null`. The id is copied from the event's own JSON string (already valid, escapes kept), so
-/// ``write(event:info:p:variant:shadow:scoredAt:eventTimestamp:to:)`` allocates nothing: the
+/// ``write(event:info:p:variant:shadow:reasons:scoredAt:eventTimestamp:to:)`` allocates nothing: the
 /// service writes a whole batch's predictions into one buffer. The service and `scorer score
 /// --events` both use this encoder, so offline scoring prints exactly what the service publishes
 /// (up to `scored_at`).
@@ -44,6 +45,7 @@ public struct PredictionEncoder: Sendable {
     private static let eventTimestampField = Array(",\"event_ts\":".utf8)
     private static let shadowField = Array(",\"p_shadow\":".utf8)
     private static let null = Array("null".utf8)
+    private static let reasonsField = Array(",\"reasons\":".utf8)
 
     /// An encoder for predictions labelled `model`, optionally with a canary and a shadow.
     public init(model: String, canaryModel: String? = nil, shadowModel: String? = nil) {
@@ -60,10 +62,11 @@ public struct PredictionEncoder: Sendable {
         shadowModelField = shadowModel.map { field("shadow_model", $0) } ?? []
     }
 
-    /// The most bytes ``write(event:info:p:variant:shadow:scoredAt:eventTimestamp:to:)`` can write
-    /// for an event whose id (as it stands in the event) is `idLength` bytes long.
-    public func maxCount(idLength: Int) -> Int {
-        Self.idPrefix.count + idLength + 2 + tailBound
+    /// The most bytes ``write(event:info:p:variant:shadow:reasons:scoredAt:eventTimestamp:to:)`` can
+    /// write for an event whose id (as it stands in the event) is `idLength` bytes long, with a
+    /// reasons array of at most `reasonsCount` bytes.
+    public func maxCount(idLength: Int, reasonsCount: Int = 0) -> Int {
+        Self.idPrefix.count + idLength + 2 + tailBound + (reasonsCount > 0 ? Self.reasonsField.count + reasonsCount : 0)
     }
 
     /// Writes the prediction of an event whose id is taken from the event bytes (`info` from the
@@ -77,20 +80,21 @@ public struct PredictionEncoder: Sendable {
     ///   - variant: which model gave `p` (written only when a canary is configured).
     ///   - shadow: the shadow model's probability, if it scored the event (written only when a
     ///     shadow is configured and the value is finite).
+    ///   - reasons: the event's `"reasons"` array as JSON (``ReasonsEncoder``), or nil for none.
     ///   - scoredAt: milliseconds since the epoch when the event was scored.
     ///   - eventTimestamp: the input message's timestamp in ms (`null` when nil).
     public func write(
         event: UnsafeRawBufferPointer, info: EventInfo, p: Float, variant: Variant = .primary, shadow: Float? = nil,
-        scoredAt: Int64, eventTimestamp: Int64?, to destination: UnsafeMutablePointer<UInt8>
+        reasons: UnsafeRawBufferPointer? = nil, scoredAt: Int64, eventTimestamp: Int64?, to destination: UnsafeMutablePointer<UInt8>
     ) -> Int {
         var out = Writer(destination)
         writeHead(&out, event: event, info: info)
-        writeTail(&out, p: p, variant: variant, shadow: shadow, scoredAt: scoredAt, eventTimestamp: eventTimestamp)
+        writeTail(&out, p: p, variant: variant, shadow: shadow, reasons: reasons, scoredAt: scoredAt, eventTimestamp: eventTimestamp)
         return out.count
     }
 
     /// Encodes a prediction whose id is taken from the event bytes (`info` from the featurizer)
-    /// into a new array (see ``write(event:info:p:variant:shadow:scoredAt:eventTimestamp:to:)``).
+    /// into a new array (see ``write(event:info:p:variant:shadow:reasons:scoredAt:eventTimestamp:to:)``).
     public func encode(
         event: UnsafeRawBufferPointer, info: EventInfo, p: Float, variant: Variant = .primary, shadow: Float? = nil,
         scoredAt: Int64, eventTimestamp: Int64?
@@ -133,7 +137,10 @@ public struct PredictionEncoder: Sendable {
             + Self.scoredAtField.count + number + Self.eventTimestampField.count + number + 1
     }
 
-    private func writeTail(_ out: inout Writer, p: Float, variant: Variant, shadow: Float?, scoredAt: Int64, eventTimestamp: Int64?) {
+    private func writeTail(
+        _ out: inout Writer, p: Float, variant: Variant, shadow: Float?, reasons: UnsafeRawBufferPointer? = nil, scoredAt: Int64,
+        eventTimestamp: Int64?
+    ) {
         out.write(Self.pField)
         out.writeProbability(p)
         out.write(variant == .canary && canaryModel != nil ? canaryFields : primaryFields)
@@ -141,6 +148,10 @@ public struct PredictionEncoder: Sendable {
             out.write(Self.shadowField)
             out.writeProbability(shadow)
             out.write(shadowModelField)
+        }
+        if let reasons {
+            out.write(Self.reasonsField)
+            out.write(reasons)
         }
         out.write(Self.scoredAtField)
         out.writeDecimal(scoredAt)

@@ -30,7 +30,9 @@ final class ModelScratch {
     let featurizer: Featurizer
     var features: FeatureBatch
     var probabilities: [Float] = []
-    /// Time spent evaluating the forest on the last batch.
+    /// TreeSHAP contributions of the last batch's rows (`contributionCount` per row), when explaining.
+    var contributions: [Float] = []
+    /// Time spent evaluating the forest on the last batch (and explaining it, when explaining).
     var evaluationNanoseconds: Int64 = 0
 
     init(model: ScoringModel, maxBatch: Int) {
@@ -54,6 +56,26 @@ final class ModelScratch {
         }
         evaluationNanoseconds = Int64(DispatchTime.now().uptimeNanoseconds - start)
     }
+
+    /// Computes the TreeSHAP contributions of every row of `rows` (the model can explain: checked
+    /// when the service starts and at every reload). On every core: explaining costs far more than
+    /// the rest of the pipeline, which otherwise leaves the other scoring thread idle (batches of
+    /// fewer than 32 rows stay on this thread).
+    func explain(_ rows: FeatureBatch) {
+        let count = rows.count
+        let width = model.forest.contributionCount
+        guard count > 0 else { return }
+        if contributions.count < count * width { contributions = [Float](repeating: 0, count: count * width) }
+        let start = DispatchTime.now().uptimeNanoseconds
+        rows.rows.withUnsafeBufferPointer { input in
+            contributions.withUnsafeMutableBufferPointer { output in
+                try! model.forest.contributions(
+                    rows: input, count: count, into: UnsafeMutableBufferPointer(rebasing: output[0..<count * width]),
+                    threads: ProcessInfo.processInfo.activeProcessorCount)
+            }
+        }
+        evaluationNanoseconds += Int64(DispatchTime.now().uptimeNanoseconds - start)
+    }
 }
 
 /// The scoring stage's working set for one micro-batch: featurize every event once per feature
@@ -64,7 +86,9 @@ final class ModelScratch {
 /// same `features.json` reuses the primary's rows (a canary gets copies of its share); one with a
 /// different spec featurizes the events itself, and an event its featurizer refuses keeps the
 /// primary's answer (canary) or goes without `p_shadow` (shadow). A published probability that is
-/// not finite makes the event a dead letter, so `"p":null` is never published.
+/// not finite makes the event a dead letter, so `"p":null` is never published. With explanations
+/// on, the primary's TreeSHAP contributions give each prediction the primary answered its
+/// `"reasons"` (a canary's answers carry none: they would explain another model's `p`).
 final class BatchRuntime {
     let models: ServingModels
     let encoder: PredictionEncoder
@@ -74,6 +98,10 @@ final class BatchRuntime {
     private let canary: ModelScratch?
     private let shadowSharesRows: Bool
     private let canarySharesRows: Bool
+    /// The primary's reasons writer, when explanations are on.
+    private let reasonsEncoder: ReasonsEncoder?
+    private var reasonsScratch: [UInt8] = []
+    private var rankingScratch: [Int32] = []
 
     /// Per message of the batch, in order: its primary row (>= 0), or `-(k + 1)` where `reasons[k]`
     /// says why it is a dead letter.
@@ -92,7 +120,9 @@ final class BatchRuntime {
     /// What each model did with this batch, for the per-variant metrics.
     private(set) var variantStats = VariantBatchStats()
 
-    init(models: ServingModels, maxBatch: Int) {
+    /// - Parameter explainTop: reasons per prediction (0: none); the primary must be able to explain
+    ///   (``ScoringModel/explanationProblem``).
+    init(models: ServingModels, maxBatch: Int, explainTop: Int = 0) {
         self.models = models
         primary = ModelScratch(model: models.primary, maxBatch: maxBatch)
         shadow = models.shadow.map { ModelScratch(model: $0, maxBatch: maxBatch) }
@@ -102,6 +132,12 @@ final class BatchRuntime {
         canarySharesRows = models.canary.map { $0.spec == models.primary.spec } ?? false
         encoder = PredictionEncoder(model: models.primary.label, canaryModel: models.canary?.label, shadowModel: models.shadow?.label)
         rowOfMessage.reserveCapacity(maxBatch)
+        reasonsEncoder = explainTop > 0 && models.primary.explanationProblem == nil
+            ? ReasonsEncoder(model: models.primary.forest, top: explainTop) : nil
+        if let reasonsEncoder {
+            reasonsScratch = [UInt8](repeating: 0, count: reasonsEncoder.maxCount)
+            rankingScratch.reserveCapacity(explainTop)
+        }
     }
 
     /// The reason behind a negative entry of ``rowOfMessage``.
@@ -123,6 +159,7 @@ final class BatchRuntime {
             }
         }
         primary.predict(primary.features)
+        if reasonsEncoder != nil { primary.explain(primary.features) }
         if let shadow { shadow.predict(shadowSharesRows ? primary.features : shadow.features) }
         if let canary { canary.predict(canary.features) }
         encodePredictions(batches)
@@ -166,7 +203,8 @@ final class BatchRuntime {
         variantStats.shadow?.nanoseconds = shadow?.evaluationNanoseconds ?? 0
         variantStats.canary?.nanoseconds = canary?.evaluationNanoseconds ?? 0
         var bound = 0
-        for event in primary.features.events { bound += encoder.maxCount(idLength: event.idEnd - event.idStart) }
+        let reasonsBound = reasonsEncoder?.maxCount ?? 0
+        for event in primary.features.events { bound += encoder.maxCount(idLength: event.idEnd - event.idStart, reasonsCount: reasonsBound) }
         if predictions.count < bound { predictions = [UInt8](repeating: 0, count: bound + bound / 2) }
         var end = 0
         var primaryStats = variantStats.primary
@@ -208,12 +246,34 @@ final class BatchRuntime {
                         }
                     }
                     if variant == .canary { canaryStats?.record(p) } else { primaryStats.record(p) }
-                    (message.value ?? []).withUnsafeBytes { event in
-                        end += encoder.write(
-                            event: event, info: primary.features.events[row], p: p, variant: variant, shadow: shadowP,
-                            scoredAt: scoredAt, eventTimestamp: message.timestampMs, to: output.baseAddress! + end)
+                    let reasonsCount = variant == .primary ? writeReasons(row: row) : 0
+                    reasonsScratch.withUnsafeBytes { reasons in
+                        (message.value ?? []).withUnsafeBytes { event in
+                            end += encoder.write(
+                                event: event, info: primary.features.events[row], p: p, variant: variant, shadow: shadowP,
+                                reasons: reasonsCount > 0 ? UnsafeRawBufferPointer(rebasing: reasons[0..<reasonsCount]) : nil,
+                                scoredAt: scoredAt, eventTimestamp: message.timestampMs, to: output.baseAddress! + end)
+                        }
                     }
                     predictionEnds.append(end)
+                }
+            }
+        }
+    }
+
+    /// Writes the reasons of a primary row into `reasonsScratch`; returns their length (0 when
+    /// explanations are off).
+    private func writeReasons(row: Int) -> Int {
+        guard let reasonsEncoder else { return 0 }
+        let featureCount = primary.featurizer.featureCount
+        let width = primary.model.forest.contributionCount
+        return primary.features.rows.withUnsafeBufferPointer { rows in
+            primary.contributions.withUnsafeBufferPointer { contributions in
+                reasonsScratch.withUnsafeMutableBufferPointer { scratch in
+                    reasonsEncoder.write(
+                        row: UnsafeBufferPointer(rebasing: rows[row * featureCount ..< (row + 1) * featureCount]),
+                        contributions: UnsafeBufferPointer(rebasing: contributions[row * width ..< row * width + featureCount]),
+                        indices: &rankingScratch, to: scratch.baseAddress!)
                 }
             }
         }

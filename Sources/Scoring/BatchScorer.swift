@@ -18,6 +18,7 @@ final class BatchScorer {
     private(set) var models: ServingModels
     private let slots: ModelSlots
     private let maxBatch: Int
+    private let explainTop: Int
     private let metrics: ScoringMetrics
     private let logger: Logger
     /// The runtime for the next batch (scored inline or handed to the worker).
@@ -28,14 +29,15 @@ final class BatchScorer {
     private let worker = ScoringWorker(name: "scoring-worker")
     private var outstanding = false
 
-    init(models: ServingModels, slots: ModelSlots, maxBatch: Int, metrics: ScoringMetrics, logger: Logger) {
+    init(models: ServingModels, slots: ModelSlots, maxBatch: Int, explainTop: Int = 0, metrics: ScoringMetrics, logger: Logger) {
         self.models = models
         self.slots = slots
         self.maxBatch = maxBatch
+        self.explainTop = explainTop
         self.metrics = metrics
         self.logger = logger
-        runtime = BatchRuntime(models: models, maxBatch: maxBatch)
-        spareRuntime = BatchRuntime(models: models, maxBatch: maxBatch)
+        runtime = BatchRuntime(models: models, maxBatch: maxBatch, explainTop: explainTop)
+        spareRuntime = BatchRuntime(models: models, maxBatch: maxBatch, explainTop: explainTop)
     }
 
     deinit { worker.stop() }
@@ -100,8 +102,8 @@ final class BatchScorer {
         }
         guard !changed.isEmpty else { return }
         models = next
-        runtime = BatchRuntime(models: next, maxBatch: maxBatch)
-        spareRuntime = BatchRuntime(models: next, maxBatch: maxBatch)
+        runtime = BatchRuntime(models: next, maxBatch: maxBatch, explainTop: explainTop)
+        spareRuntime = BatchRuntime(models: next, maxBatch: maxBatch, explainTop: explainTop)
         logger.info("models swapped", metadata: ["changes": "\(changed.joined(separator: ", "))"])
     }
 }

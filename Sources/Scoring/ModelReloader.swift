@@ -63,6 +63,8 @@ struct ModelReloader: Service {
     let watchInterval: Duration?
     /// Whether to trap SIGHUP (off when embedded in a process that uses SIGHUP otherwise).
     let reloadOnSIGHUP: Bool
+    /// Reasons per prediction (`--explain`): a primary that cannot explain is refused.
+    let explainTop: Int
     let slots: ModelSlots
     let metrics: ScoringMetrics
     let logger: Logger
@@ -115,6 +117,12 @@ struct ModelReloader: Service {
         let path = target.path
         do {
             let model = try await KafkaThread.run(name: "scorer-model-load", stackSize: 4 << 20) { try ScoringModel.load(path: path) }
+            if target.role == .primary, explainTop > 0, let problem = model.explanationProblem {
+                metrics.recordReload(role: target.role, accepted: false)
+                metrics.recordRefusal(role: target.role, reason: "not_explainable")
+                logger.error("model reload refused, the current primary model keeps serving: --explain: \(problem)", metadata: ["reason": "not_explainable"])
+                return
+            }
             for warning in model.bundle.warnings { logger.warning("\(warning)") }
             slots[target.role].offer(model)
             metrics.recordReload(role: target.role, accepted: true)

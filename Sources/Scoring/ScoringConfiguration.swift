@@ -43,6 +43,9 @@ public struct ScoringConfiguration: Sendable {
     public var canaryModelPath: String?
     /// The canary's share of event ids, 0...100.
     public var canaryPercent: Double = 10
+    /// Reasons per prediction: the primary model's K largest TreeSHAP contributions by absolute
+    /// value (`"reasons"`, `scorer run --explain K`). 0 = no reasons.
+    public var explainTop = 0
     /// Largest micro-batch, in events.
     public var maxBatch = 1_000
     /// Longest a micro-batch waits for more events after its first one, in microseconds. The
@@ -93,6 +96,7 @@ public struct ScoringConfiguration: Sendable {
         try require(maxInFlight >= maxBatch, "--max-in-flight must be at least --max-batch")
         try require(commitIntervalMs > 0, "the commit interval must be positive")
         if let watchModelInterval { try require(watchModelInterval > .zero, "--watch-interval must be positive") }
+        try require((0...1_000).contains(explainTop), "--explain must be between 0 and 1000 (got \(explainTop))")
         try require((0...100).contains(canaryPercent), "--canary-percent must be between 0 and 100 (got \(canaryPercent))")
         try require(kafka.properties["group.id"] == nil, "set the consumer group with --group, not -X group.id")
         try require(kafka.properties["partition.assignment.strategy"] == nil, "set the assignor with --assignor, not -X partition.assignment.strategy")

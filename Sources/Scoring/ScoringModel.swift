@@ -22,6 +22,14 @@ struct ScoringModel: Sendable {
     static func load(path: String) throws(BundleError) -> ScoringModel {
         ScoringModel(bundle: try ModelBundle.load(path: path))
     }
+
+    /// Why this model cannot give predictions `"reasons"` (`scorer run --explain`), or nil when it
+    /// can: TreeSHAP must be available for it, and it must have one output (`p` is one probability).
+    var explanationProblem: String? {
+        if let reason = forest.explanationUnavailableReason { return reason }
+        if forest.outputCount != 1 { return "explanations need a model with one output (this one has \(forest.outputCount))" }
+        return nil
+    }
 }
 
 /// The roles a model can have in the service.

@@ -70,7 +70,9 @@ final class ScoringPipeline: @unchecked Sendable {
         self.control = control
         self.logger = logger
         gatherer = MicroBatchGatherer(consumer: consumer, configuration: configuration, control: control)
-        scorer = BatchScorer(models: models, slots: slots, maxBatch: configuration.maxBatch, metrics: metrics, logger: logger)
+        scorer = BatchScorer(
+            models: models, slots: slots, maxBatch: configuration.maxBatch, explainTop: configuration.explainTop, metrics: metrics,
+            logger: logger)
         committer = OffsetCommitter(
             consumer: consumer, tracker: tracker, metrics: metrics, control: control, configuration: configuration, logger: logger)
         writer = OutputWriter(

@@ -58,6 +58,9 @@ public final class ScoringService: Service, Sendable {
             shadow: try configuration.shadowModelPath.map { path throws(ScoringError) in try load(path, as: .shadow) },
             canary: try configuration.canaryModelPath.map { path throws(ScoringError) in try load(path, as: .canary) },
             canaryBasisPoints: CanarySplit(percent: configuration.canaryPercent).basisPoints)
+        if configuration.explainTop > 0, let problem = initialModels.primary.explanationProblem {
+            throw ScoringError.invalidModel(path: configuration.modelPath, role: .primary, reason: "--explain: \(problem)")
+        }
         let control = PipelineControl()
         self.control = control
         let forwarder = RebalanceForwarder()
@@ -149,7 +152,8 @@ public final class ScoringService: Service, Sendable {
             }
             let reloader = ModelReloader(
                 targets: reloadTargets, watchInterval: configuration.watchModelInterval,
-                reloadOnSIGHUP: configuration.reloadOnSIGHUP, slots: slots, metrics: metrics, logger: logger)
+                reloadOnSIGHUP: configuration.reloadOnSIGHUP, explainTop: configuration.explainTop, slots: slots,
+                metrics: metrics, logger: logger)
             group.addTask { try await reloader.run() }
 
             // The Kafka loops: blocking calls on threads of their own.
@@ -180,7 +184,8 @@ public final class ScoringService: Service, Sendable {
     /// its role's current model keeps serving.
     public func reloadModel() async {
         let reloader = ModelReloader(
-            targets: reloadTargets, watchInterval: nil, reloadOnSIGHUP: false, slots: slots, metrics: metrics, logger: logger)
+            targets: reloadTargets, watchInterval: nil, reloadOnSIGHUP: false, explainTop: configuration.explainTop, slots: slots,
+            metrics: metrics, logger: logger)
         await reloader.reloadAll()
     }
 

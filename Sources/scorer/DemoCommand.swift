@@ -4,6 +4,7 @@ import Kafka
 import KafkaOptions
 import LoadSimulator
 import Logging
+import Monitor
 import Scoring
 import ServiceLifecycle
 
@@ -33,6 +34,11 @@ struct DemoCommand: AsyncParsableCommand {
             Ctrl-C stops sending early; the answers still in flight are collected and the summary \
             printed. The exit status is 2 when events are missing.
 
+            --outcomes also replays each event's install label to the topic installs, --outcome-delay \
+            after the event, and runs 'scorer monitor' beside the scorer: every 5 s a line gives each \
+            model's labelled predictions, mean p against the observed rate, calibration ratio and AUC, \
+            and the summary ends with the monitor's table.
+
             Run it from the repository root (the default --model and --data paths are relative).
 
             Examples:
@@ -40,6 +46,7 @@ struct DemoCommand: AsyncParsableCommand {
               scorer demo --rate 20000 --duration 1m --partitions 16
               scorer demo --brokers @/tmp/scorer.brokers --duration 2m
               scorer demo --canary models/install-v2 --canary-percent 20
+              scorer demo --canary models/install-biased --canary-percent 20 --outcomes
             """
     )
 
@@ -63,6 +70,18 @@ struct DemoCommand: AsyncParsableCommand {
 
     @Option(help: ArgumentHelp("The canary's share of events, 0-100.", valueName: "percent"))
     var canaryPercent: Double = 10
+
+    @Flag(help: "Replay the install labels to --outcomes-topic and run the monitor (calibration, AUC per model).")
+    var outcomes = false
+
+    @Option(help: "Topic of outcomes (with --outcomes).")
+    var outcomesTopic = "installs"
+
+    @Option(help: ArgumentHelp("How long after its event an outcome is sent (with --outcomes).", valueName: "duration"))
+    var outcomeDelay = "2s"
+
+    @Option(help: ArgumentHelp("With --outcomes: write the monitor's HTML report (reliability diagram, metrics over time) here.", valueName: "file.html"))
+    var monitorReport: String?
 
     @Option(help: ArgumentHelp("Events to replay: the .csv.gz test data or a JSON-lines file.", valueName: "file"))
     var data = "simulator/data/test_data.csv.gz"
@@ -116,6 +135,9 @@ struct DemoCommand: AsyncParsableCommand {
         guard (0...100).contains(canaryPercent) else {
             throw ValidationError("--canary-percent must be between 0 and 100, got \(canaryPercent).")
         }
+        guard DurationText.seconds(outcomeDelay) != nil else {
+            throw ValidationError("--outcome-delay expects a duration like 2s; got '\(outcomeDelay)'.")
+        }
         guard FileManager.default.isReadableFile(atPath: data) else {
             throw ValidationError("No event file at '\(data)': run 'scorer demo' from the repository root, or pass --data FILE.")
         }
@@ -151,7 +173,7 @@ struct DemoCommand: AsyncParsableCommand {
             kafka = try connection.makeConfig(clientID: "scorer-demo")
         } else {
             let started = try DevelopmentCluster(brokers: 1)
-            for topic in [inputTopic, outputTopic, dlqTopic] {
+            for topic in [inputTopic, outputTopic, dlqTopic] + (outcomes ? [outcomesTopic] : []) {
                 try started.createTopic(topic, partitions: partitions)
             }
             var config = KafkaConfig.developmentCluster(bootstrapServers: started.bootstrapServers)
@@ -188,7 +210,9 @@ struct DemoCommand: AsyncParsableCommand {
                 // the simulator's default.
                 replay: ReplaySettings(
                     topic: inputTopic, rate: rate, limit: .duration(seconds), loop: true,
-                    lingerMs: kafka.lingerMs ?? ReplaySettings.defaultLingerMs),
+                    lingerMs: kafka.lingerMs ?? ReplaySettings.defaultLingerMs,
+                    outcomes: outcomes
+                        ? OutcomeSettings(topic: outcomesTopic, delaySeconds: DurationText.seconds(outcomeDelay)!) : nil),
                 measure: MeasureSettings(predictionsTopic: outputTopic, deadLetterTopic: dlqTopic),
                 drainQuietSeconds: 5))
 
@@ -198,7 +222,20 @@ struct DemoCommand: AsyncParsableCommand {
         let serving = "model \(model)" + (shadow.map { ", shadow \($0)" } ?? "")
             + (canary.map { ", canary \($0) (\(DemoText.number(canaryPercent)) %)" } ?? "")
         status.print("scorer demo: \(where_); \(serving); replaying \(catalog.count) events from \(data) at \(DemoText.number(rate))/s for \(DemoText.seconds(seconds))")
-        let driver = DemoDriver(service: service, loadTest: loadTest, status: status)
+        var monitor: MonitorRunner?
+        if outcomes {
+            var monitorKafka = kafka
+            monitorKafka.groupID = group + "-monitor"
+            // Every replayed event gets an outcome: a short join window only expires the few whose
+            // outcome could not be sent.
+            let runner = try MonitorRunner(
+                kafka: monitorKafka, topics: MonitorTopics(predictions: outputTopic, outcomes: outcomesTopic),
+                settings: MonitorSettings(joinWindowMs: 60_000))
+            monitor = runner  // started by the driver once the scorer consumes
+
+        }
+        defer { monitor?.stop() }
+        let driver = DemoDriver(service: service, loadTest: loadTest, status: status, monitor: monitor)
 
         var groupConfiguration = ServiceGroupConfiguration(
             services: [
@@ -216,6 +253,22 @@ struct DemoCommand: AsyncParsableCommand {
         let final = service.stats()
         for line in DemoText.summary(outcome: outcome, scorer: final, usage: ProcessUsage.now()) {
             status.print(line)
+        }
+        if let monitor {
+            // The last outcomes arrive --outcome-delay after the last events.
+            try await Task.sleep(nanoseconds: UInt64((DurationText.seconds(outcomeDelay)! + 1.5) * 1e9))
+            monitor.stop()
+            await monitor.wait()
+            if let snapshot = monitor.snapshot {
+                status.print("")
+                status.print("Monitor (scorer monitor: predictions joined with outcomes):")
+                for line in MonitorText.table(snapshot) { status.print(line) }
+            }
+            if let monitorReport {
+                let subtitle = "scorer " + CommandLine.arguments.dropFirst().joined(separator: " ")
+                try MonitorReport(history: monitor.history, last: monitor.snapshot, subtitle: subtitle).write(to: monitorReport)
+                status.print("Monitor report written to \(monitorReport)")
+            }
         }
         if outcome.summary.missing > 0 {
             throw ExitCode(2)

@@ -1,5 +1,6 @@
 import Foundation
 import LoadSimulator
+import Monitor
 import Scoring
 import ServiceLifecycle
 import Synchronization
@@ -22,8 +23,12 @@ final class DemoDriver: Service, Sendable {
     private let status: StatusLine
     private let readyTimeoutSeconds: Double
     private let result = Mutex<DemoOutcome?>(nil)
+    /// With `--outcomes`: the monitor joining predictions with outcomes, reported every 5 s.
+    private let monitor: MonitorRunner?
 
-    init(service: ScoringService, loadTest: LoadTest, status: StatusLine, readyTimeoutSeconds: Double = 60) {
+    init(service: ScoringService, loadTest: LoadTest, status: StatusLine, monitor: MonitorRunner? = nil,
+         readyTimeoutSeconds: Double = 60) {
+        self.monitor = monitor
         self.service = service
         self.loadTest = loadTest
         self.status = status
@@ -35,26 +40,38 @@ final class DemoDriver: Service, Sendable {
 
     func run() async throws {
         // The scorer first checks brokers and topics, joins its group and gets partitions; events
-        // sent before that would measure the group join, not the scorer.
+        // sent before that would measure the group join, not the scorer. Readiness alone is not
+        // enough: a member is ready as soon as it has joined, partitions or not, and the embedded
+        // cluster keeps only ~5 MB per partition (about 2.5 s at 5,000/s), so events sent during a
+        // slow join could fall off the log before the scorer reads them.
         let clock = ContinuousClock()
         let deadline = clock.now + .seconds(readyTimeoutSeconds)
-        while !service.isReady {
+        while !(service.isReady && service.stats().assignedPartitions > 0) {
             if clock.now > deadline {
                 throw CommandFailure("the scorer did not start consuming within \(Int(readyTimeoutSeconds)) s")
             }
             try await Task.sleep(for: .milliseconds(50))
         }
 
+        // The monitor joins its group only now: joining both groups at once on the development
+        // cluster held the scorer's first assignment for the whole run.
+        monitor?.start()
         let started = clock.now
         let loadTest = self.loadTest
         let status = self.status
         let service = self.service
+        let monitor = self.monitor
         let summary = try await withTaskCancellationHandler {
             try await withGracefulShutdownHandler {
                 var meter = DemoRateMeter(stats: service.stats())
+                var seconds = 0
                 return try await loadTest.run { sample in
                     let stats = service.stats()
                     let rates = meter.update(stats)
+                    seconds += 1
+                    if let snapshot = monitor?.snapshot, seconds % 5 == 0 {
+                        status.print(DemoText.monitorLine(snapshot, second: seconds))
+                    }
                     status.show(DemoText.statusLine(sample: sample, scorer: stats, scorerRates: rates))
                 }
             } onGracefulShutdown: {

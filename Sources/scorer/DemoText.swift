@@ -1,4 +1,5 @@
 import Foundation
+import Monitor
 import LoadSimulator
 import Scoring
 
@@ -141,5 +142,21 @@ enum DemoText {
 
     private static func pad(_ text: String, _ width: Int) -> String {
         text.count >= width ? text : String(repeating: " ", count: width - text.count) + text
+    }
+}
+
+extension DemoText {
+    /// `monitor 10s: install-v1@… primary 41,233 labelled, calibration 1.01, AUC 0.774 | …`: each
+    /// model's shortest window, as `scorer monitor` measures it.
+    static func monitorLine(_ snapshot: MonitorSnapshot, second: Int) -> String {
+        let models = snapshot.models.compactMap { model -> String? in
+            guard let window = model.windows.first, window.stats.count > 0 else { return nil }
+            let s = window.stats
+            return "\(model.key.model) \(model.key.variant) \(number(Double(s.count))) labelled, mean p "
+                + String(format: "%.4f", s.meanP) + " vs rate " + String(format: "%.4f", s.observedRate)
+                + ", calibration " + (s.calibrationRatio.isFinite ? String(format: "%.2f", s.calibrationRatio) : "-")
+                + ", AUC " + (s.auc.isFinite ? String(format: "%.3f", s.auc) : "-")
+        }
+        return "monitor \(second)s: " + (models.isEmpty ? "no labelled predictions yet" : models.joined(separator: " | "))
     }
 }

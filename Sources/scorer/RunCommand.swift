@@ -74,6 +74,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("The canary's share of events, 0-100 (needs --canary).", valueName: "PERCENT"))
     var canaryPercent: Double?
 
+    @Option(name: .long, help: ArgumentHelp("Add \"reasons\" to each prediction the primary model answers: its K largest TreeSHAP contributions by absolute value, as [{\"feature\",\"value\",\"contribution\"},...] (what 'scorer score --features-csv --top K' prints). 0 = none.", valueName: "K"))
+    var explain = 0
+
     @Option(name: .long, help: ArgumentHelp("Largest micro-batch, in events.", valueName: "N"))
     var maxBatch = 1_000
 
@@ -121,6 +124,7 @@ struct RunCommand: AsyncParsableCommand {
         }
         if startupTimeout <= 0 { throw ValidationError("--startup-timeout must be positive (got \(startupTimeout)).") }
         if watchInterval <= 0 { throw ValidationError("--watch-interval must be positive (got \(watchInterval)).") }
+        if !(0...1_000).contains(explain) { throw ValidationError("--explain must be between 0 and 1000 (got \(explain)).") }
         if !(1...100_000).contains(maxBatch) { throw ValidationError("--max-batch must be between 1 and 100000 (got \(maxBatch)).") }
         if Logger.Level(rawValue: logLevel) == nil {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical (got '\(logLevel)').")
@@ -165,6 +169,7 @@ struct RunCommand: AsyncParsableCommand {
             scoring.canaryModelPath = canary
             scoring.canaryPercent = canaryPercent ?? 10
             scoring.maxBatch = maxBatch
+            scoring.explainTop = explain
             scoring.maxWaitMicros = Int((maxWait * 1_000).rounded())
             scoring.shutdownTimeout = .milliseconds(Int64((shutdownTimeout * 1_000).rounded()))
             scoring.watchModelInterval = watchModel ? .milliseconds(Int64((watchInterval * 1_000).rounded())) : nil

@@ -16,7 +16,9 @@ extension ScoreCommand {
     /// data. `event_ts` is the event's own `timestamp` field in ms (the service writes the Kafka
     /// message timestamp there; the simulator stamps messages with that same time). An event that
     /// cannot be featurized is reported on stderr with its line and reason (the service would
-    /// dead-letter it) and scoring continues; the exit status is then 1.
+    /// dead-letter it) and scoring continues; the exit status is then 1. Events are read on this
+    /// thread and scored in chunks on `--threads` workers (``ParallelEventScorer``); lines come
+    /// out in input order.
     func scoreEvents(path: String) throws {
         let bundle: ModelBundle
         do {
@@ -35,55 +37,10 @@ extension ScoreCommand {
             return
         }
         let sink = try EventOutput(path: output)
-        let featurizer = bundle.makeFeaturizer()
-        let batchSize = 1024
-        var batch = FeatureBatch(featureCount: featurizer.featureCount, capacity: batchSize)
-        let encoder = PredictionEncoder(model: bundle.identity.description)
-        var eventBytes: [UInt8] = []  // this batch's events, back to back
-        var eventStarts: [Int] = []
-        var event: [UInt8] = []
-        var probabilities = [Float](repeating: 0, count: batchSize)
-        var out: [UInt8] = []
-        var scored = 0, rejected = 0
-        var finished = false
-        while !finished {
-            batch.removeAll()
-            eventBytes.removeAll(keepingCapacity: true)
-            eventStarts.removeAll(keepingCapacity: true)
-            while batch.count < batchSize {
-                guard let line = try source.next(into: &event) else {
-                    finished = true
-                    break
-                }
-                switch event.withUnsafeBytes({ batch.append($0, using: featurizer) }) {
-                case .success:
-                    eventStarts.append(eventBytes.count)
-                    eventBytes.append(contentsOf: event)
-                case .failure(let error):
-                    rejected += 1
-                    FileHandle.standardError.write(Data("\(path):\(line): \(error.description)\n".utf8))
-                }
-            }
-            guard batch.count > 0 else { continue }
-            try batch.rows.withUnsafeBufferPointer { rows in
-                try probabilities.withUnsafeMutableBufferPointer { p in
-                    try bundle.model.predict(rows: rows, count: batch.count, into: p)
-                }
-            }
-            let scoredAt = Int64(Date().timeIntervalSince1970 * 1000)
-            out.removeAll(keepingCapacity: true)
-            eventBytes.withUnsafeBytes { all in
-                for row in 0..<batch.count {
-                    let end = row + 1 < eventStarts.count ? eventStarts[row + 1] : all.count
-                    let bytes = UnsafeRawBufferPointer(rebasing: all[eventStarts[row]..<end])
-                    let info = batch.events[row]
-                    out.append(contentsOf: encoder.encode(
-                        event: bytes, info: info, p: probabilities[row], scoredAt: scoredAt, eventTimestamp: info.timestampMillis))
-                    out.append(0x0A)
-                }
-            }
-            scored += batch.count
-            try sink.write(out)
+        let scorer = ParallelEventScorer(bundle: bundle, threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        let (scored, rejected) = try scorer.run(source: source, path: path) { lines, messages in
+            if !messages.isEmpty { FileHandle.standardError.write(Data(messages.utf8)) }
+            try sink.write(lines)
         }
         try sink.close()
         if rejected > 0 {
@@ -134,7 +91,7 @@ private final class EventOutput {
         isFile = true
     }
 
-    func write(_ bytes: [UInt8]) throws {
+    func write(_ bytes: some DataProtocol) throws {
         try handle.write(contentsOf: bytes)
     }
 

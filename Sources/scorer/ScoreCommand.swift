@@ -26,6 +26,9 @@ struct ScoreCommand: AsyncParsableCommand {
     @OptionGroup(title: "Explanations")
     var explanation: ContributionOptions
 
+    @Option(name: .long, help: ArgumentHelp("Scoring threads (default: one per core). The output does not depend on it.", valueName: "N"))
+    var threads: Int?
+
     @Option(name: .long, help: ArgumentHelp("Write here instead of stdout.", valueName: "FILE"))
     var output: String?
 
@@ -38,6 +41,7 @@ struct ScoreCommand: AsyncParsableCommand {
         case (.some, .some): throw ValidationError("give either --features-csv or --events, not both")
         default: break
         }
+        if let threads, !(1...256).contains(threads) { throw ValidationError("--threads must be between 1 and 256 (got \(threads))") }
         if margin && events != nil { throw ValidationError("--margin goes with --features-csv") }
         if explanation.isEnabled && (margin || events != nil) { throw ValidationError("--contribs and --top go with --features-csv, without --margin") }
     }

@@ -31,7 +31,7 @@ struct Scorer: AsyncParsableCommand {
         version: "\(Scorer.version) (librdkafka \(KafkaError.librdkafkaVersion))",
         subcommands: [
             DemoCommand.self, RunCommand.self, ScoreCommand.self, ModelCommand.self,
-            BrokerCommand.self, LagCommand.self,
+            BrokerCommand.self, LagCommand.self, MonitorCommand.self,
         ]
     )
 }

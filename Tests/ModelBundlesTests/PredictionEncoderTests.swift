@@ -1,3 +1,4 @@
+import Forest
 import Foundation
 import Testing
 
@@ -83,5 +84,48 @@ import Testing
             let object = try #require(try JSONSerialization.jsonObject(with: Data(expected)) as? [String: Any])
             #expect(object["id"] as? String == #"e3f217b3"d56d414f"#)
         }
+    }
+}
+
+@Suite struct ReasonsEncoderTests {
+    /// The K largest |contribution| first, zeros skipped, names escaped, missing values as null,
+    /// and the array placed before scored_at in the prediction.
+    @Test func ranksFormatsAndPlacesReasons() throws {
+        let bundle = try ModelBundle.load(path: TestSupport.bundlePath)
+        let model = bundle.model
+        let names = model.featureNames
+        try #require(model.featureCount >= 5 && names.count == model.featureCount)
+        let encoder = ReasonsEncoder(model: model, top: 3)
+        var row = [Float](repeating: 1.5, count: model.featureCount)
+        row[2] = .nan
+        var contributions = [Float](repeating: 0, count: model.featureCount)
+        contributions[0] = 0.25
+        contributions[2] = -0.75
+        contributions[4] = 0.5
+        contributions[1] = -0.125
+        var indices: [Int32] = []
+        var buffer = [UInt8](repeating: 0, count: encoder.maxCount)
+        let count = row.withUnsafeBufferPointer { r in
+            contributions.withUnsafeBufferPointer { c in
+                buffer.withUnsafeMutableBufferPointer { encoder.write(row: r, contributions: c, indices: &indices, to: $0.baseAddress!) }
+            }
+        }
+        let text = String(decoding: buffer[0..<count], as: UTF8.self)
+        #expect(text == #"[{"feature":"\#(names[2])","value":null,"contribution":-0.75},{"feature":"\#(names[4])","value":1.5,"contribution":0.5},{"feature":"\#(names[0])","value":1.5,"contribution":0.25}]"#)
+        #expect(count <= encoder.maxCount)
+
+        let prediction = PredictionEncoder(model: "m")
+        let event = Array(#"{"id":"e1"}"#.utf8)
+        let info = EventInfo(idStart: 7, idEnd: 9, idEscaped: false, timestampMillis: 5)
+        var out = [UInt8](repeating: 0, count: prediction.maxCount(idLength: 2, reasonsCount: count))
+        let written = event.withUnsafeBytes { e in
+            buffer.withUnsafeBytes { r in
+                out.withUnsafeMutableBufferPointer {
+                    prediction.write(event: e, info: info, p: 0.5, reasons: UnsafeRawBufferPointer(rebasing: r[0..<count]), scoredAt: 7,
+                                     eventTimestamp: 5, to: $0.baseAddress!)
+                }
+            }
+        }
+        #expect(String(decoding: out[0..<written], as: UTF8.self) == #"{"id":"e1","p":0.5,"model":"m","reasons":"# + text + #","scored_at":7,"event_ts":5}"#)
     }
 }

@@ -267,6 +267,19 @@ struct ScorerProcessTests {
         #expect(unreachable.log.contains("error: cannot reach Kafka at 127.0.0.1:1"), "\(unreachable.log)")
     }
 
+    // MARK: - The demo
+
+    /// `scorer demo` (the README's first command) answers every event it sends: it starts sending
+    /// only once the scorer holds its partitions (it exits with status 2 when any event got no
+    /// answer, and its summary says how many).
+    @Test func theDemoAnswersEveryEvent() async throws {
+        let demo = try ScorerProcess(
+            ["demo", "--rate", "5000", "--duration", "4s", "--metrics-port", "0"], name: "demo", directory: directory)
+        let status = await demo.waitForExit(timeout: .seconds(90))
+        #expect(status == 0, "scorer demo exit status \(String(describing: status)):\n\(demo.log.suffix(3000))")
+        #expect(demo.log.contains("Predictions: 20,000 of 20,000  missing 0"), "\(demo.log.suffix(3000))")
+    }
+
     // MARK: - Helpers
 
     /// The port of a child's /metrics (from its log).

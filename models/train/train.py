@@ -57,11 +57,15 @@ PARAMS = {
 MAX_ROUNDS = 500
 EARLY_STOPPING = 30
 # The bundles `make model` writes: name -> (card version, parameters). install-v2 is the roll-out
-# candidate: shallower trees, a larger step, row and column subsampling.
+# candidate: shallower trees, a larger step, row and column subsampling. install-biased is trained
+# the way the seeds' model was, installs weighted up (scale_pos_weight), so its mean p lands far
+# above the install rate: the broken canary `scorer monitor` must catch (its ranking is still fine).
+BIASED_POSITIVE_WEIGHT = 30
 BUNDLES = {
     "install-v1": (1, PARAMS),
     "install-v2": (2, {**PARAMS, "eta": 0.1, "max_depth": 4, "subsample": 0.8, "colsample_bytree": 0.8,
                        "min_child_weight": 5}),
+    "install-biased": (1, {**PARAMS, "scale_pos_weight": BIASED_POSITIVE_WEIGHT}),
 }
 COLUMNS = ["id", "timestamp", "campaignId", "platform", "softwareVersion", "sourceGameId", "country",
            "startCount", "viewCount", "clickCount", "installCount", "lastStart", "startCount1d",
@@ -205,7 +209,9 @@ def train_bundle(name, version, params, spec, fz, d_train, d_held, X_held, y_hel
         },
         "parameters": {**{k: v for k, v in params.items()}, "max_rounds": MAX_ROUNDS,
                        "early_stopping_rounds": EARLY_STOPPING, "best_iteration": best,
-                       "num_trees": best + 1, "class_weighting": "none"},
+                       "num_trees": best + 1,
+                       "class_weighting": (f"installs weighted x{params['scale_pos_weight']} (scale_pos_weight): "
+                                           "deliberately miscalibrated" if "scale_pos_weight" in params else "none")},
         "features": len(fz.names),
         "validation": metrics.card_metrics(model, dmatrix(fz, X_held), y_held),
         "ceiling": {

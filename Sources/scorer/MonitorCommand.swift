@@ -80,6 +80,9 @@ struct MonitorCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("At the end, write an HTML report: reliability diagram and metrics over time (inline SVG).", valueName: "file.html"))
     var report: String?
 
+    @Option(help: ArgumentHelp("Benchmark instead: join N in-memory predictions with their outcomes on one thread (5 rounds), print predictions/s and exit.", valueName: "n"))
+    var bench: Int?
+
     @Option(help: "Address to serve metrics on.")
     var metricsHost = "0.0.0.0"
 
@@ -90,6 +93,7 @@ struct MonitorCommand: AsyncParsableCommand {
         guard let window = DurationText.seconds(joinWindow), window >= 0.001 else {
             throw ValidationError("--join-window expects a duration like 1h or 30s; got '\(joinWindow)'.")
         }
+        if let bench, bench < 20_000 { throw ValidationError("--bench needs at least 20000 predictions.") }
         guard maxPending > 0 else { throw ValidationError("--max-pending must be positive.") }
         guard parsedWindows() != nil else {
             throw ValidationError("--windows expects durations of at least 60ms separated by commas, like 5m,1h; got '\(windows)'.")
@@ -108,6 +112,16 @@ struct MonitorCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if let bench {
+            let rounds = MonitorBenchmark.run(count: bench, rounds: 5)
+            for (index, round) in rounds.enumerated() {
+                print("round \(index + 1): \(round.predictions) predictions and outcomes joined in "
+                      + String(format: "%.3f s: %.0f predictions/s", round.seconds, round.predictionsPerSecond))
+            }
+            let median = rounds.map(\.predictionsPerSecond).sorted()[rounds.count / 2]
+            print(String(format: "median: %.0f predictions/s (one thread)", median))
+            return
+        }
         let kafka = try connection.makeConfig(clientID: "scorer-monitor", groupID: group, forConsumer: true)
         let settings = MonitorSettings(
             joinWindowMs: Int64(DurationText.seconds(joinWindow)! * 1000), maxPendingPerPartition: maxPending,

@@ -217,7 +217,7 @@ struct LightGBMModel: Sendable {
         func reals(_ key: String, count: Int) throws -> [Double] {
             let values = try numbers(key, count: count) { Double($0) }
             if let position = values.firstIndex(where: { !$0.isFinite }) {
-                throw ForestError.invalid(tree: tree, "\(key) entry \(position) (\(values[position])) is not finite")
+                throw ForestError.nonFinite(tree: tree, "\(key) entry \(position) (\(values[position])) is not finite")
             }
             return values
         }

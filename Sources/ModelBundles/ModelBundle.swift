@@ -2,8 +2,9 @@ public import Features
 public import Forest
 import Foundation
 
-/// A model bundle folder (`models/<name>/`): the XGBoost model, the feature spec it was trained
-/// with, its model card and its reference events, loaded and checked against each other.
+/// A model bundle folder (`models/<name>/`): the model (XGBoost `model.json` or LightGBM
+/// `model.txt`), the feature spec it was trained with, its model card and its reference events,
+/// loaded and checked against each other.
 ///
 /// Immutable and `Sendable`: the service holds one per model slot (primary, shadow, canary) and
 /// swaps the reference to reload. Make a ``Featurizer`` per thread with ``makeFeaturizer()``; they
@@ -11,11 +12,14 @@ import Foundation
 public struct ModelBundle: Sendable {
     /// The card's `name`, else the folder's name.
     public let name: String
-    /// `name@<first 8 hex digits of SHA-256(model.json + features.json)>`: the label predictions,
+    /// `name@<first 8 hex digits of SHA-256(model file + features.json)>` (the model file is
+    /// `model.json` or `model.txt`): the label predictions,
     /// metrics and logs carry, different for any two bundles whose model or features differ.
     public let identity: ModelIdentity
     /// The folder it was loaded from.
     public let path: String
+    /// The model's file in the folder: `model.json` (XGBoost) or `model.txt` (LightGBM).
+    public let modelFile: String
     /// The compiled tree ensemble.
     public let model: ForestModel
     /// The feature spec (`features.json`).
@@ -34,6 +38,8 @@ public struct ModelBundle: Sendable {
     /// The files a bundle folder holds.
     public enum File {
         public static let model = "model.json"
+        /// A LightGBM text model (`Booster.save_model`), held instead of `model.json`.
+        public static let lightGBMModel = "model.txt"
         public static let features = "features.json"
         public static let card = "card.json"
         public static let reference = "reference.jsonl"
@@ -41,10 +47,11 @@ public struct ModelBundle: Sendable {
 
     /// Loads a bundle folder and proves it before it may serve a single event.
     ///
+    /// The model is `model.json` (XGBoost) or `model.txt` (LightGBM), never both.
     /// Checks, in order: the files exist and parse; the model is valid (no non-finite threshold,
     /// leaf or base score) and predicts one value per row; `features.json` agrees with the model
-    /// (count, names, categorical types) and the card; and the model reproduces, bit for bit, the
-    /// probabilities XGBoost gave the events of `reference.jsonl` through this featurizer, all of
+    /// (count, names, categorical types; for `model.txt` also the category codes) and the card; and the model reproduces, bit for bit, the
+    /// probabilities XGBoost (or LightGBM) gave the events of `reference.jsonl` through this featurizer, all of
     /// them within [0, 1]. A bundle without `reference.jsonl` loads with a warning.
     ///
     /// - Throws: ``BundleError`` whose code names the reason and whose description is one line
@@ -52,15 +59,21 @@ public struct ModelBundle: Sendable {
     public static func load(path: String) throws(BundleError) -> ModelBundle {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw BundleError(.io, "'\(path)' is not a folder (a bundle holds model.json, features.json, card.json, reference.jsonl)")
+            throw BundleError(.io, "'\(path)' is not a folder (a bundle holds model.json or model.txt, features.json, card.json, reference.jsonl)")
         }
         let folder = URL(fileURLWithPath: path)
         func file(_ name: String) -> String { folder.appendingPathComponent(name).path }
         guard let specBytes = FileManager.default.contents(atPath: file(File.features)) else {
             throw BundleError(.io, "'\(path)' has no readable features.json")
         }
-        guard let modelBytes = FileManager.default.contents(atPath: file(File.model)) else {
-            throw BundleError(.io, "'\(path)' has no readable model.json")
+        let hasJSON = FileManager.default.fileExists(atPath: file(File.model))
+        let hasText = FileManager.default.fileExists(atPath: file(File.lightGBMModel))
+        if hasJSON && hasText {
+            throw BundleError(.invalidModel, "'\(path)' holds both model.json and model.txt: a bundle holds exactly one model (remove one)")
+        }
+        let modelFile = hasText ? File.lightGBMModel : File.model
+        guard let modelBytes = FileManager.default.contents(atPath: file(modelFile)) else {
+            throw BundleError(.io, "'\(path)' has no readable model.json or model.txt")
         }
         let spec: FeatureSpec
         do {
@@ -72,12 +85,13 @@ public struct ModelBundle: Sendable {
         do {
             model = try ForestModel(serialized: Array(modelBytes))
         } catch let error as ForestError {
-            throw BundleError(error.code == .nonFinite ? .nonFinite : .invalidModel, "\(file(File.model)): \(error.message)")
+            throw BundleError(error.code == .nonFinite ? .nonFinite : .invalidModel, "\(file(modelFile)): \(error.message)")
         } catch {
-            throw BundleError(.invalidModel, "\(file(File.model)): \(error)")
+            throw BundleError(.invalidModel, "\(file(modelFile)): \(error)")
         }
         let card = FileManager.default.fileExists(atPath: file(File.card)) ? try ModelCard.load(path: file(File.card)) : nil
-        try validate(model: model, spec: spec, card: card, bundle: path)
+        try validate(model: model, modelFile: modelFile, spec: spec, card: card, bundle: path)
+        if modelFile == File.lightGBMModel { try validateLightGBMCategories(Array(modelBytes), spec: spec, bundle: path) }
 
         let name = card?.name ?? folder.lastPathComponent
         let identity = ModelIdentity(name: name, contents: [Array(modelBytes), Array(specBytes)])
@@ -86,13 +100,13 @@ public struct ModelBundle: Sendable {
         var referenceCount = 0
         if FileManager.default.fileExists(atPath: file(File.reference)) {
             let reference = try ReferenceEvents.load(path: file(File.reference))
-            try reference.verify(model: model, featurizer: Featurizer(plan: plan), bundle: path)
+            try reference.verify(model: model, modelFile: modelFile, featurizer: Featurizer(plan: plan), bundle: path)
             referenceCount = reference.events.count
         } else {
-            warnings.append("\(path) has no reference.jsonl: it cannot prove that it reproduces XGBoost's probabilities (retrain with `make model`, or write one with models/train/reference.py)")
+            warnings.append("\(path) has no reference.jsonl: it cannot prove that it reproduces \(hasText ? "LightGBM" : "XGBoost")'s probabilities (retrain with `make model`, or write one with models/train/reference.py)")
         }
         return ModelBundle(
-            name: name, identity: identity, path: path, model: model, card: card, referenceEventCount: referenceCount,
+            name: name, identity: identity, path: path, modelFile: modelFile, model: model, card: card, referenceEventCount: referenceCount,
             warnings: warnings, plan: plan)
     }
 
@@ -115,16 +129,16 @@ public struct ModelBundle: Sendable {
         }
     }
 
-    static func validate(model: ForestModel, spec: FeatureSpec, card: ModelCard?, bundle: String) throws(BundleError) {
+    static func validate(model: ForestModel, modelFile: String = File.model, spec: FeatureSpec, card: ModelCard?, bundle: String) throws(BundleError) {
         guard model.featureCount == spec.features.count else {
-            throw BundleError(.specMismatch, "\(bundle): model.json has \(model.featureCount) features, features.json has \(spec.features.count)")
+            throw BundleError(.specMismatch, "\(bundle): \(modelFile) has \(model.featureCount) features, features.json has \(spec.features.count)")
         }
         guard model.predictionCount == 1 else {
             throw BundleError(.invalidModel, "\(bundle): the model predicts \(model.predictionCount) values per row; an install model predicts 1 probability")
         }
         if !model.featureNames.isEmpty {
             for (k, (a, b)) in zip(model.featureNames, spec.featureNames).enumerated() where a != b {
-                throw BundleError(.specMismatch, "\(bundle): feature \(k) is '\(a)' in model.json but '\(b)' in features.json")
+                throw BundleError(.specMismatch, "\(bundle): feature \(k) is '\(a)' in \(modelFile) but '\(b)' in features.json")
             }
         }
         if !model.featureTypes.isEmpty {
@@ -132,11 +146,47 @@ public struct ModelBundle: Sendable {
             where (type == "c") != feature.isCategorical {
                 throw BundleError(
                     .specMismatch,
-                    "\(bundle): feature \(k) '\(feature.name)' is \(type == "c" ? "categorical" : "numeric") in model.json but \(feature.isCategorical ? "categorical" : "numeric") in features.json")
+                    "\(bundle): feature \(k) '\(feature.name)' is \(type == "c" ? "categorical" : "numeric") in \(modelFile) but \(feature.isCategorical ? "categorical" : "numeric") in features.json")
             }
         }
         if let card, let count = card.featureCount, count != spec.features.count {
             throw BundleError(.specMismatch, "\(bundle): card.json says \(count) features, features.json has \(spec.features.count)")
+        }
+    }
+}
+
+extension ModelBundle {
+    /// LightGBM's `feature_infos=` line lists, for each categorical feature, the category values it
+    /// was trained on: they must be codes features.json's featurizer produces (0..<vocabulary.count,
+    /// vocabulary.count for "other", -1 LightGBM's missing), and a feature LightGBM treated as
+    /// numerical (`[min:max]`) or categorical must be so in features.json (`none`: unused, no check).
+    static func validateLightGBMCategories(_ bytes: [UInt8], spec: FeatureSpec, bundle: String) throws(BundleError) {
+        let header = bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).prefix { line in
+            !line.starts(with: Array("Tree=".utf8))
+        }
+        guard let line = header.first(where: { $0.starts(with: Array("feature_infos=".utf8)) }) else { return }
+        let infos = String(decoding: line.dropFirst("feature_infos=".utf8.count), as: UTF8.self)
+            .trimmingCharacters(in: .whitespacesAndNewlines).split(separator: " ", omittingEmptySubsequences: false)
+        for (k, (info, feature)) in zip(infos, spec.features).enumerated() where info != "none" {
+            let numerical = info.hasPrefix("[")
+            guard numerical != feature.isCategorical else {
+                throw BundleError(
+                    .specMismatch,
+                    "\(bundle): feature \(k) '\(feature.name)' is \(numerical ? "numeric" : "categorical") in model.txt but \(feature.isCategorical ? "categorical" : "numeric") in features.json")
+            }
+            let count: Int
+            switch feature.transform {
+            case .stringCategory(_, let vocabulary): count = vocabulary.count
+            case .numberCategory(_, let vocabulary): count = vocabulary.count
+            default: continue
+            }
+            for text in info.split(separator: ":") {
+                guard let code = Int(text), code == -1 || (0...count).contains(code) else {
+                    throw BundleError(
+                        .specMismatch,
+                        "\(bundle): categorical feature \(k) '\(feature.name)' has category \(text) in model.txt, but features.json's codes are 0...\(count) (\(count) = other)")
+                }
+            }
         }
     }
 }

@@ -4,7 +4,7 @@ import Crypto
 ///
 /// Two bundles with the same card name but a different model or feature spec get different
 /// identities, so a prediction, a metric series or a log line never attributes one model's output
-/// to another. The hash is the first 8 hex digits of SHA-256 over `model.json` followed by
+/// to another. The hash is the first 8 hex digits of SHA-256 over `model.json` (or `model.txt`) followed by
 /// `features.json`, byte for byte: `cat model.json features.json | sha256sum | cut -c1-8`
 /// reproduces it.
 public struct ModelIdentity: Sendable, Hashable, CustomStringConvertible {

@@ -36,7 +36,8 @@ struct ReferenceEvents {
 
     /// Replays the events through `featurizer` and `model`; throws on the first event that is
     /// refused, scored outside [0, 1] (or NaN), or scored differently from XGBoost.
-    func verify(model: ForestModel, featurizer: Featurizer, bundle: String) throws(BundleError) {
+    func verify(model: ForestModel, modelFile: String = ModelBundle.File.model, featurizer: Featurizer, bundle: String) throws(BundleError) {
+        let trainer = modelFile == ModelBundle.File.lightGBMModel ? "LightGBM" : "XGBoost"
         var batch = FeatureBatch(featureCount: featurizer.featureCount, capacity: events.count)
         for (index, event) in events.enumerated() {
             let result = event.raw.withUnsafeBytes { batch.append($0, using: featurizer) }
@@ -55,7 +56,7 @@ struct ReferenceEvents {
         }
         for (index, (p, event)) in zip(probabilities, events).enumerated() where p.bitPattern != event.probabilityBits {
             let expected = Float(bitPattern: event.probabilityBits)
-            throw BundleError(.referenceMismatch, "\(bundle): reference event \(index + 1) (id \(event.id)): XGBoost gave p=\(expected), this bundle gives \(p) (model.json and features.json must be the pair that was trained together)")
+            throw BundleError(.referenceMismatch, "\(bundle): reference event \(index + 1) (id \(event.id)): \(trainer) gave p=\(expected), this bundle gives \(p) (\(modelFile) and features.json must be the pair that was trained together)")
         }
     }
 }

@@ -34,6 +34,7 @@ struct InspectModelCommand: ParsableCommand {
         let isBundle = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
         var lines = [String]()
         let model: ForestModel
+        var bundleModelFile: String?
         if isBundle {
             let bundle: ModelBundle
             do {
@@ -43,16 +44,17 @@ struct InspectModelCommand: ParsableCommand {
                 throw ExitCode(1)
             }
             model = bundle.model
+            bundleModelFile = bundle.modelFile
             lines.append("bundle:            \(path)")
-            lines.append("identity:          \(bundle.identity) (sha256 of model.json + features.json: \(bundle.identity.hash))")
+            lines.append("identity:          \(bundle.identity) (sha256 of \(bundle.modelFile) + features.json: \(bundle.identity.hash))")
             lines.append("reference events:  " + (bundle.referenceEventCount > 0
                 ? "\(bundle.referenceEventCount) reproduced bit for bit"
-                : "none (reference.jsonl missing: the bundle cannot prove it reproduces XGBoost)"))
+                : "none (reference.jsonl missing: the bundle cannot prove it reproduces \(bundle.modelFile == ModelBundle.File.model ? "XGBoost" : "LightGBM"))"))
         } else {
             model = try ForestModel.load(path: path)
         }
         let summary = model.summary
-        lines.append("model:             \(isBundle ? path + "/model.json" : path)")
+        lines.append("model:             \(isBundle ? path + "/" + (bundleModelFile ?? ModelBundle.File.model) : path)")
         if !summary.xgboostVersion.isEmpty {
             lines.append("xgboost version:   \(summary.xgboostVersion.map(String.init).joined(separator: "."))")
         }

@@ -204,14 +204,16 @@ struct MonitorCommand: AsyncParsableCommand {
     /// The identity (as predictions name the model) and card validation AUC of a bundle folder.
     static func cardAUC(_ folder: String) throws -> (String, Double) {
         let url = URL(fileURLWithPath: folder)
-        guard let model = try? Data(contentsOf: url.appendingPathComponent("model.json")),
+        // The model file the bundle holds: model.json (XGBoost) or model.txt (LightGBM).
+        guard let model = (try? Data(contentsOf: url.appendingPathComponent("model.json")))
+                ?? (try? Data(contentsOf: url.appendingPathComponent("model.txt"))),
             let spec = try? Data(contentsOf: url.appendingPathComponent("features.json")),
             let cardData = try? Data(contentsOf: url.appendingPathComponent("card.json")),
             let card = try? JSONSerialization.jsonObject(with: cardData) as? [String: Any],
             let name = card["name"] as? String,
             let auc = ((card["validation"] as? [String: Any])?["auc"] as? NSNumber)?.doubleValue
         else {
-            throw ValidationError("--card \(folder): expected a bundle with model.json, features.json and a card.json naming the model and its validation.auc")
+            throw ValidationError("--card \(folder): expected a bundle with model.json or model.txt, features.json and a card.json naming the model and its validation.auc")
         }
         return (ModelIdentity(name: name, contents: [Array(model), Array(spec)]).description, auc)
     }

@@ -22,8 +22,9 @@ struct RunCommand: AsyncParsableCommand {
             same --group to share the partitions.
 
             Every bundle is proven when loaded: features.json must fit the model, and the model \
-            must reproduce the probabilities XGBoost gave the events of its reference.jsonl, bit \
-            for bit. Predictions name the model as name@hash (a hash of model.json and \
+            must reproduce the probabilities XGBoost (model.json) or LightGBM (model.txt) gave the \
+            events of its reference.jsonl, bit for bit. Predictions name the model as name@hash \
+            (a hash of model.json or model.txt and \
             features.json). --shadow adds a second model's p_shadow to every prediction; \
             --canary lets a second model answer a sticky share of event ids.
 
@@ -62,7 +63,7 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Static group membership (group.instance.id): an instance restarted with the same id within the session timeout gets its partitions back without a rebalance. Unique per instance, e.g. the StatefulSet pod name. A static member leaving does not hand its partitions over before the session timeout.", valueName: "ID"))
     var instanceId: String?
 
-    @Option(name: .long, help: ArgumentHelp("Model bundle folder (model.json, features.json, card.json).", valueName: "PATH"))
+    @Option(name: .long, help: ArgumentHelp("Model bundle folder (model.json or model.txt, features.json, card.json).", valueName: "PATH"))
     var model = "models/install-v1"
 
     @Option(name: .long, help: ArgumentHelp("A second bundle that scores every event too: its probability is published as p_shadow (and its identity as shadow_model), never as the answer.", valueName: "PATH"))

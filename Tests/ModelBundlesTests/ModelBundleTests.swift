@@ -98,7 +98,7 @@ import Testing
     @Test func reportsMissingPartsInOneLine() throws {
         #expect(loadError("/nonexistent/bundle")?.code == .io)
         #expect(loadError("/nonexistent/bundle")?.description
-            == "invalid model bundle: '/nonexistent/bundle' is not a folder (a bundle holds model.json, features.json, card.json, reference.jsonl)")
+            == "invalid model bundle: '/nonexistent/bundle' is not a folder (a bundle holds model.json or model.txt, features.json, card.json, reference.jsonl)")
         let broken = try bundle { spec in spec["features"] = [["name": "x", "transform": "cube", "field": "x"]] }
         let error = try #require(loadError(broken))
         #expect(error.code == .invalidSpec)

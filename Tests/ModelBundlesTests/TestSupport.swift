@@ -7,6 +7,8 @@ enum TestSupport {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
     static let bundlePath = root.appendingPathComponent("models/install-v1").path
+    /// The LightGBM bundle (model.txt), written by Fixtures/make_lightgbm_bundle.py.
+    static let lightGBMBundlePath = root.appendingPathComponent("Tests/ModelBundlesTests/Fixtures/install-lgbm").path
     /// The featurizer parity fixture (written by models/train/fixtures.py), shared with FeaturesTests.
     static let parityFixture = root.appendingPathComponent("Tests/FeaturesTests/Fixtures/parity.jsonl")
 
@@ -19,7 +21,9 @@ enum TestSupport {
     }
 
     /// A copy of the committed bundle in a fresh folder, each file passed through `edit` (by name).
-    static func copyOfBundle(editing edit: (String, inout Data) throws -> Void = { _, _ in }) throws -> String {
+    static func copyOfBundle(
+        from bundlePath: String = bundlePath, editing edit: (String, inout Data) throws -> Void = { _, _ in }
+    ) throws -> String {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bundle-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let source = URL(fileURLWithPath: bundlePath)

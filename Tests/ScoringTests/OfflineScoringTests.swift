@@ -54,4 +54,39 @@ struct OfflineScoringTests {
         }
         #expect(mismatches == 0)
     }
+
+    /// A bundle holding a LightGBM model.txt (Tests/ModelBundlesTests/Fixtures/install-lgbm):
+    /// `scorer score --events` prints, for its reference events, exactly the probabilities LightGBM
+    /// gave them (the float32 bits in reference.jsonl), in input order, labelled with its identity.
+    @Test func aLightGBMBundlePrintsLightGBMsProbabilities() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("offline-lgbm-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let bundle = ScorerProcess.packageRoot.appendingPathComponent("Tests/ModelBundlesTests/Fixtures/install-lgbm").path
+        let text = try String(contentsOfFile: bundle + "/reference.jsonl", encoding: .utf8)
+        var raws: [String] = [], expected: [(id: String, bits: UInt32)] = []
+        for line in text.split(separator: "\n") {
+            let record = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            // Some reference events are pretty-printed: one line each here (JSON whitespace only).
+            let raw = try #require(record["raw"] as? String)
+            raws.append(String(String.UnicodeScalarView(raw.unicodeScalars.map { $0 == "\n" || $0 == "\r" ? " " : $0 })))
+            expected.append((try #require(record["id"] as? String), (try #require(record["p_bits"] as? NSNumber)).uint32Value))
+        }
+        try #require(raws.count >= 100)
+        let input = directory.appendingPathComponent("events.jsonl")
+        try Data((raws.joined(separator: "\n") + "\n").utf8).write(to: input)
+        let printed = directory.appendingPathComponent("out.jsonl")
+        let score = try ScorerProcess(
+            ["score", "--events", input.path, "--model", bundle, "--output", printed.path], name: "score-lgbm", directory: directory)
+        #expect(await score.waitForExit(timeout: .seconds(60)) == 0, "\(score.log)")
+        let lines = try String(contentsOf: printed, encoding: .utf8).split(separator: "\n").map(String.init)
+        try #require(lines.count == expected.count)
+        var mismatches: [String] = []
+        for (line, (id, bits)) in zip(lines, expected) {
+            let output = Output(topic: "offline", key: nil, value: Array(line.utf8), headers: [:])
+            let p = output.printedP.flatMap { Float($0) }
+            if output.json["id"] as? String != id || p?.bitPattern != bits { mismatches.append(line) }
+            #expect((output.json["model"] as? String)?.hasPrefix("install-lgbm@") == true)
+        }
+        #expect(mismatches.isEmpty, "\(mismatches.prefix(3))")
+    }
 }

@@ -18,6 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-2}
 ASSIGNORS=${ASSIGNORS:-"cooperative-sticky range"}
+export SCORER_CHAOS=1
 export SCORER_CHAOS_KILLS=${KILLS:-16} SCORER_CHAOS_TERMS=${TERMS:-4} SCORER_CHAOS_INTERVAL=${INTERVAL:-6}
 export SCORER_CHAOS_RATE=${RATE:-600} SCORER_CHAOS_PARTITIONS=${PARTITIONS:-6} SCORER_CHAOS_SESSION_TIMEOUT=${SESSION_TIMEOUT:-4}
 swift build --build-tests >/dev/null

@@ -41,7 +41,7 @@ extension ScorerProcessTests {
     @Test(.disabled(if: TestBroker.selected == .tansu, "kills and restarts members under load: Tansu's coordinator livelocks when the member that led the group leaves (BENCHMARKS.md, crash_loop.sh)"))
     func aMemberJoiningAndLeavingMovesOnlyThePartitionsThatMustMoveAndTheOthersKeepFlowing() async throws {
         let cluster = try TestCluster(inputPartitions: 4)
-        let a = try startScorer(cluster, name: "coop-a")
+        let a = try startScorer(cluster, name: "coop-a", extra: ["--assignor", "cooperative-sticky"])
         #expect(await a.waitForLog("partitions assigned", timeout: .seconds(30)))
         #expect(a.log.contains("assignor=cooperative-sticky"))
         // 500 events/s for 30 s while B joins and, later, leaves.
@@ -49,7 +49,7 @@ extension ScorerProcessTests {
         async let produced: Void = cluster.produceSteadily(events, chunk: 50, pause: .milliseconds(100))
         try await Task.sleep(for: .seconds(3))
         let joinAt = Self.nowMs()
-        let b = try startScorer(cluster, name: "coop-b")
+        let b = try startScorer(cluster, name: "coop-b", extra: ["--assignor", "cooperative-sticky"])
         #expect(await b.waitForLog("partitions assigned", timeout: .seconds(40)), "\(b.log)")
         try await Task.sleep(for: .seconds(2))
         b.send(SIGTERM)
@@ -78,9 +78,9 @@ extension ScorerProcessTests {
     @Test(.disabled(if: TestBroker.selected == .tansu, "kills and restarts members under load: Tansu's coordinator livelocks when the member that led the group leaves (BENCHMARKS.md, crash_loop.sh)"))
     func aStaticMemberKilledAndRestartedGetsItsOwnPartitionsBackWhileTheOtherKeepsFlowing() async throws {
         let cluster = try TestCluster(inputPartitions: 4)
-        let a = try startScorer(cluster, name: "static-a", extra: ["--instance-id", "scorer-0"])
+        let a = try startScorer(cluster, name: "static-a", extra: ["--assignor", "cooperative-sticky", "--instance-id", "scorer-0"])
         #expect(await a.waitForLog("partitions assigned", timeout: .seconds(30)))
-        var b = try startScorer(cluster, name: "static-b", extra: ["--instance-id", "scorer-1"])
+        var b = try startScorer(cluster, name: "static-b", extra: ["--assignor", "cooperative-sticky", "--instance-id", "scorer-1"])
         #expect(await b.waitForLog("partitions assigned", timeout: .seconds(40)))
         #expect(b.log.contains("instance=scorer-1"))
         let events = TestEvents.valid(12_000, prefix: "static")
@@ -91,7 +91,7 @@ extension ScorerProcessTests {
         let killedAt = Self.nowMs()
         b.send(SIGKILL)
         _ = await b.waitForExit(timeout: .seconds(10))
-        b = try startScorer(cluster, name: "static-b2", extra: ["--instance-id", "scorer-1"])
+        b = try startScorer(cluster, name: "static-b2", extra: ["--assignor", "cooperative-sticky", "--instance-id", "scorer-1"])
         #expect(await b.waitForLog("partitions assigned", timeout: .seconds(40)), "\(b.log)")
         try await produced
         let streamEnd = Self.nowMs()

@@ -41,15 +41,15 @@ import Testing
     }
 }
 
-/// Group membership settings: cooperative-sticky by default, static membership on request.
+/// Group membership settings: range by default (cooperative-sticky on request), static membership on request.
 @Suite struct GroupMembershipSettingsTests {
     func consumerProperty(_ configuration: ScoringConfiguration, _ name: String) -> String? {
         configuration.consumerConfig.librdkafkaProperties(forConsumer: true).first { $0.name == name }?.value
     }
 
-    @Test func cooperativeStickyByDefaultAndTheOthersOnRequest() throws {
+    @Test func rangeByDefaultAndTheOthersOnRequest() throws {
         var configuration = ScoringConfiguration(kafka: KafkaConfig(bootstrapServers: "localhost:9092"))
-        #expect(consumerProperty(configuration, "partition.assignment.strategy") == "cooperative-sticky")
+        #expect(consumerProperty(configuration, "partition.assignment.strategy") == "range")
         #expect(consumerProperty(configuration, "group.instance.id") == nil)
         for assignor in ScoringConfiguration.Assignor.allCases {
             configuration.assignor = assignor

@@ -95,7 +95,13 @@ extension ScorerProcessTests {
         #expect(await b.waitForLog("partitions assigned", timeout: .seconds(40)), "\(b.log)")
         try await produced
         let streamEnd = Self.nowMs()
-        let after = try await assignedPartitions(b)
+        // A cooperative rebalance hands partitions over in steps: wait for it to settle.
+        var after = try await assignedPartitions(b)
+        let settled = ContinuousClock.now + .seconds(20)
+        while after != before && ContinuousClock.now < settled {
+            try await Task.sleep(for: .milliseconds(250))
+            after = try await assignedPartitions(b)
+        }
         let outputs = try await cluster.readOutputs(atLeast: events.count, timeout: .seconds(90))
         let (missing, duplicates) = checkComplete(outputs, expected: events.count)
         let gaps = Self.longestGaps(outputs, within: killedAt...streamEnd)

@@ -5,6 +5,7 @@ import KafkaOptions
 import LoadSimulator
 import ModelBundles
 import Monitor
+import Synchronization
 
 struct MonitorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -225,11 +226,9 @@ struct MonitorCommand: AsyncParsableCommand {
     }()
 }
 
-/// A flag set from a signal handler and read by the report loop.
-final class StopFlag: @unchecked Sendable {
-    // Sendable: `value` is only touched while holding `lock`.
-    private let lock = NSLock()
-    private var value = false
-    func set() { lock.withLock { value = true } }
-    var isSet: Bool { lock.withLock { value } }
+/// A flag set by the signal source (on the main queue) and read by the report loop.
+final class StopFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+    func set() { value.store(true, ordering: .relaxed) }
+    var isSet: Bool { value.load(ordering: .relaxed) }
 }

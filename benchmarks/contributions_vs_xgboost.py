@@ -16,7 +16,6 @@ Usage: python3 benchmarks/contributions_vs_xgboost.py [--scorer PATH] [--repeats
 """
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import time
@@ -26,14 +25,13 @@ import xgboost as xgb
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from evaluator_vs_xgboost import production_shaped_model  # noqa: E402
+from forest_bench import ScorerBench, interleaved, write_rows_csv  # noqa: E402
 
 
 def check_parity(scorer, model_path, booster, rows, workdir):
     sample = rows[:200]
     csv = os.path.join(workdir, "contrib_parity.csv")
-    with open(csv, "w") as handle:
-        for row in sample:
-            handle.write(",".join("" if np.isnan(v) else repr(float(v)) for v in row) + "\n")
+    write_rows_csv(sample, csv)
     out = subprocess.run([scorer, "score", "--model", model_path, "--features-csv", csv, "--contribs"],
                          capture_output=True, text=True, check=True).stdout
     ours = np.asarray([[np.float32(v) for v in line.split(",")] for line in out.splitlines()], dtype=np.float32)
@@ -57,22 +55,6 @@ def time_xgboost(booster, matrices, batch, seconds):
         elapsed = time.perf_counter() - began
         if elapsed >= seconds:
             return scored / elapsed
-
-
-class ScorerBench:
-    def __init__(self, scorer, model_path, rows_path, environment=None):
-        self.process = subprocess.Popen(
-            [scorer, "model", "bench", model_path, "--rows", rows_path, "--threads", "1", "--interactive", "--contribs"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=environment)
-
-    def rate(self, batch, seconds):
-        self.process.stdin.write(f"{batch} {seconds}\n")
-        self.process.stdin.flush()
-        return float(self.process.stdout.readline().split()[1])
-
-    def close(self):
-        self.process.stdin.close()
-        self.process.wait()
 
 
 def main():
@@ -101,19 +83,13 @@ def main():
           f"{args.repeats} interleaved repeats x {args.seconds}s, medians")
     print("| batch | XGBoost rows/s | Forest rows/s | XGBoost us/row | Forest us/row | Forest / XGBoost |")
     print("|---|---|---|---|---|---|")
-    ours = ScorerBench(args.scorer, model_path, rows_path)
+    ours = ScorerBench(args.scorer, model_path, rows_path, extra_arguments=["--contribs"])
     for batch in [int(b) for b in args.batches.split(",")]:
         matrices = [xgb.DMatrix(rows[start:start + batch], feature_types=booster.feature_types, enable_categorical=True)
                     for start in range(0, min(len(rows), 8 * batch), batch) if start + batch <= len(rows)]
-        theirs_rates, our_rates = [], []
-        for repeat in range(args.repeats):
-            if repeat % 2 == 0:
-                theirs_rates.append(time_xgboost(booster, matrices, batch, args.seconds))
-                our_rates.append(ours.rate(batch, args.seconds))
-            else:
-                our_rates.append(ours.rate(batch, args.seconds))
-                theirs_rates.append(time_xgboost(booster, matrices, batch, args.seconds))
-        theirs, mine = statistics.median(theirs_rates), statistics.median(our_rates)
+        theirs_rates, our_rates, theirs, mine = interleaved(
+            lambda: time_xgboost(booster, matrices, batch, args.seconds),
+            lambda: ours.rate(batch, args.seconds), args.repeats)
         ratios = ", ".join(f"{m / t:.1f}x" for m, t in zip(our_rates, theirs_rates))
         print(f"| {batch} | {theirs:,.0f} | {mine:,.0f} | {1e6 / theirs:,.1f} | {1e6 / mine:,.1f} | "
               f"**{mine / theirs:.1f}x** ({ratios}) |", flush=True)

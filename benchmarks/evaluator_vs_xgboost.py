@@ -20,29 +20,25 @@ Usage: python3 benchmarks/evaluator_vs_xgboost.py [--scorer PATH] [--repeats 5] 
 """
 import argparse
 import os
-import statistics
 import subprocess
 import sys
-import time
 
 import numpy as np
 import xgboost as xgb
 
-N_FEATURES, N_TREES, DEPTH, MISSING = 56, 500, 6, 0.03
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from forest_bench import (DEPTH, MISSING, N_FEATURES, N_TREES, ScorerBench, benchmark_rows,  # noqa: E402
+                          interleaved, time_calls, training_set, write_rows_csv)
+
 BATCHES = [1, 16, 256, 4096, 65536]
 
 
 def production_shaped_model(workdir):
     path = os.path.join(workdir, "bench_model.ubj")
     rng = np.random.default_rng(11)
-    rows = rng.normal(size=(65536, N_FEATURES)).astype(np.float32)
-    rows[rng.random(rows.shape) < MISSING] = np.nan
+    rows = benchmark_rows(rng)
     if not os.path.exists(path):
-        X = rng.normal(size=(20000, N_FEATURES)).astype(np.float32)
-        X[rng.random(X.shape) < MISSING] = np.nan
-        weights = rng.normal(size=N_FEATURES)
-        logit = np.nan_to_num(X) @ weights * 0.3 + np.sin(np.nan_to_num(X[:, 0]) * 3)
-        y = (logit + rng.logistic(size=len(X)) > 0).astype(int)
+        X, y = training_set(rng)
         params = {"objective": "binary:logistic", "max_depth": DEPTH, "eta": 0.05, "nthread": os.cpu_count(),
                   "seed": 3, "subsample": 0.8, "colsample_bytree": 0.8}
         xgb.train(params, xgb.DMatrix(X, y), N_TREES).save_model(path)
@@ -62,9 +58,7 @@ def scorer_environment(kernel):
 def check_parity(scorer, model_path, booster, rows, workdir, environment):
     sample = rows[:2000]
     csv = os.path.join(workdir, "parity.csv")
-    with open(csv, "w") as handle:
-        for row in sample:
-            handle.write(",".join("" if np.isnan(v) else str(v) for v in row) + "\n")
+    write_rows_csv(sample, csv)
     out = subprocess.run([scorer, "score", "--model", model_path, "--features-csv", csv, "--margin"],
                          capture_output=True, text=True, check=True, env=environment).stdout.split()
     ours = np.asarray([np.float32(v) for v in out], dtype=np.float32)
@@ -73,38 +67,6 @@ def check_parity(scorer, model_path, booster, rows, workdir, environment):
     print(f"parity: {same}/{len(sample)} margins bit-identical to XGBoost {xgb.__version__}")
     if same != len(sample):
         sys.exit("parity check failed; not benchmarking a wrong evaluator")
-
-
-def time_xgboost(booster, rows, batch, seconds):
-    start, scored = 0, 0
-    began = time.perf_counter()
-    while True:
-        for _ in range(max(1, 256 // batch)):
-            if start + batch > len(rows):
-                start = 0
-            booster.inplace_predict(rows[start:start + batch])
-            start += batch
-            scored += batch
-        elapsed = time.perf_counter() - began
-        if elapsed >= seconds:
-            return scored / elapsed
-
-
-class ScorerBench:
-    def __init__(self, scorer, model_path, rows_path, threads, environment):
-        self.process = subprocess.Popen(
-            [scorer, "model", "bench", model_path, "--rows", rows_path, "--threads", str(threads), "--interactive"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=environment)
-
-    def rate(self, batch, seconds):
-        self.process.stdin.write(f"{batch} {seconds}\n")
-        self.process.stdin.flush()
-        reply = self.process.stdout.readline().split()
-        return float(reply[1])
-
-    def close(self):
-        self.process.stdin.close()
-        self.process.wait()
 
 
 def main():
@@ -129,17 +91,11 @@ def main():
     print(f"|---|---|---|---|---|---|---|")
     for threads in sorted({1, cores}):
         booster.set_param({"nthread": threads})
-        ours = ScorerBench(args.scorer, model_path, os.path.join(args.workdir, "bench_rows.f32"), threads, environment)
+        ours = ScorerBench(args.scorer, model_path, os.path.join(args.workdir, "bench_rows.f32"), threads,
+                           environment=environment)
         for batch in batches:
-            theirs_rates, our_rates = [], []
-            for repeat in range(args.repeats):
-                if repeat % 2 == 0:
-                    theirs_rates.append(time_xgboost(booster, rows, batch, args.seconds))
-                    our_rates.append(ours.rate(batch, args.seconds))
-                else:
-                    our_rates.append(ours.rate(batch, args.seconds))
-                    theirs_rates.append(time_xgboost(booster, rows, batch, args.seconds))
-            theirs, mine = statistics.median(theirs_rates), statistics.median(our_rates)
+            _, _, theirs, mine = interleaved(lambda: time_calls(booster.inplace_predict, rows, batch, args.seconds),
+                                             lambda: ours.rate(batch, args.seconds), args.repeats)
             print(f"| {threads} | {batch} | {theirs:,.0f} | {mine:,.0f} | {1e9 / theirs / N_TREES:.2f} | "
                   f"{1e9 / mine / N_TREES:.2f} | {mine / theirs:.2f}x |", flush=True)
         ours.close()

@@ -17,28 +17,23 @@ Usage: python3 benchmarks/lightgbm_model_vs_lightgbm.py [--scorer PATH] [--repea
 """
 import argparse
 import os
-import statistics
 import subprocess
 import sys
-import time
 
 import lightgbm as lgb
 import numpy as np
 
-N_FEATURES, N_TREES, DEPTH, MISSING = 56, 500, 6, 0.03
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from forest_bench import (DEPTH, MISSING, N_FEATURES, N_TREES, ScorerBench, benchmark_rows,  # noqa: E402
+                          interleaved, time_calls, training_set, write_rows_csv)
 
 
 def benchmark_model(workdir):
     path = os.path.join(workdir, "bench_lightgbm.txt")
     rng = np.random.default_rng(11)
-    rows = rng.normal(size=(65536, N_FEATURES)).astype(np.float32)
-    rows[rng.random(rows.shape) < MISSING] = np.nan
+    rows = benchmark_rows(rng)
     if not os.path.exists(path):
-        X = rng.normal(size=(20000, N_FEATURES)).astype(np.float32)
-        X[rng.random(X.shape) < MISSING] = np.nan
-        weights = rng.normal(size=N_FEATURES)
-        logit = np.nan_to_num(X) @ weights * 0.3 + np.sin(np.nan_to_num(X[:, 0]) * 3)
-        y = (logit + rng.logistic(size=len(X)) > 0).astype(int)
+        X, y = training_set(rng)
         params = {"objective": "binary", "max_depth": DEPTH, "num_leaves": 2 ** DEPTH - 1, "learning_rate": 0.05,
                   "min_data_in_leaf": 5, "bagging_fraction": 0.8, "bagging_freq": 1, "feature_fraction": 0.8,
                   "seed": 3, "verbose": -1, "num_threads": os.cpu_count()}
@@ -51,9 +46,7 @@ def benchmark_model(workdir):
 def check_parity(scorer, model_path, booster, rows, workdir):
     sample = rows[:2000]
     csv = os.path.join(workdir, "lightgbm_parity.csv")
-    with open(csv, "w") as handle:
-        for row in sample:
-            handle.write(",".join("" if np.isnan(v) else repr(float(v)) for v in row) + "\n")
+    write_rows_csv(sample, csv)
     out = subprocess.run([scorer, "score", "--model", model_path, "--features-csv", csv],
                          capture_output=True, text=True, check=True).stdout.split()
     ours = np.asarray([float(v) for v in out], dtype=np.float64)
@@ -62,37 +55,6 @@ def check_parity(scorer, model_path, booster, rows, workdir):
     print(f"parity: {same}/{len(sample)} probabilities bit-identical (float64) to LightGBM {lgb.__version__} predict()")
     if same != len(sample):
         sys.exit("parity check failed; not benchmarking a wrong evaluator")
-
-
-def time_lightgbm(booster, rows, batch, seconds):
-    start, scored = 0, 0
-    began = time.perf_counter()
-    while True:
-        for _ in range(max(1, 256 // batch)):
-            if start + batch > len(rows):
-                start = 0
-            booster.predict(rows[start:start + batch], num_threads=1)
-            start += batch
-            scored += batch
-        elapsed = time.perf_counter() - began
-        if elapsed >= seconds:
-            return scored / elapsed
-
-
-class ScorerBench:
-    def __init__(self, scorer, model_path, rows_path):
-        self.process = subprocess.Popen(
-            [scorer, "model", "bench", model_path, "--rows", rows_path, "--threads", "1", "--interactive"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-
-    def rate(self, batch, seconds):
-        self.process.stdin.write(f"{batch} {seconds}\n")
-        self.process.stdin.flush()
-        return float(self.process.stdout.readline().split()[1])
-
-    def close(self):
-        self.process.stdin.close()
-        self.process.wait()
 
 
 def main():
@@ -113,15 +75,9 @@ def main():
     print("|---|---|---|---|---|---|")
     ours = ScorerBench(args.scorer, model_path, rows_path)
     for batch in [int(b) for b in args.batches.split(",")]:
-        theirs_rates, our_rates = [], []
-        for repeat in range(args.repeats):
-            if repeat % 2 == 0:
-                theirs_rates.append(time_lightgbm(booster, rows, batch, args.seconds))
-                our_rates.append(ours.rate(batch, args.seconds))
-            else:
-                our_rates.append(ours.rate(batch, args.seconds))
-                theirs_rates.append(time_lightgbm(booster, rows, batch, args.seconds))
-        theirs, mine = statistics.median(theirs_rates), statistics.median(our_rates)
+        theirs_rates, our_rates, theirs, mine = interleaved(
+            lambda: time_calls(lambda chunk: booster.predict(chunk, num_threads=1), rows, batch, args.seconds),
+            lambda: ours.rate(batch, args.seconds), args.repeats)
         ratios = ", ".join(f"{m / t:.1f}x" for m, t in zip(our_rates, theirs_rates))
         print(f"| {batch} | {theirs:,.0f} | {mine:,.0f} | {1e9 / theirs / trees:.2f} | {1e9 / mine / trees:.2f} | "
               f"**{mine / theirs:.1f}x** ({ratios}) |", flush=True)

@@ -264,20 +264,22 @@ class BaselineScorer:
         self.producer.flush(10)
 
 
-def main():
-    args = parse_args()
-    scorer = BaselineScorer(args)
-
+def run_until_signalled(scorer, label):
+    """Runs a baseline until SIGTERM/SIGINT (a second signal exits at once), then prints its counts."""
     def stop(_sig, _frame):
         if not scorer.running:
-            os._exit(1)  # a second signal exits at once
+            os._exit(1)
         scorer.running = False
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     scorer.run()
-    print(f"python baseline: consumed={scorer.consumed} predicted={scorer.predicted} "
+    print(f"{label}: consumed={scorer.consumed} predicted={scorer.predicted} "
           f"dead_lettered={scorer.dead}", file=sys.stderr)
+
+
+def main():
+    run_until_signalled(BaselineScorer(parse_args()), "python baseline")
 
 
 if __name__ == "__main__":

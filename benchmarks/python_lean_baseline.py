@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sys
 import time
 
@@ -26,7 +25,7 @@ import orjson
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from lean_featurize import LeanFeaturizer  # noqa: E402
-from python_baseline import Batch, BaselineScorer, parse_args  # noqa: E402
+from python_baseline import Batch, BaselineScorer, parse_args, run_until_signalled  # noqa: E402
 
 
 class LeanScorer(BaselineScorer):
@@ -79,19 +78,7 @@ class LeanScorer(BaselineScorer):
 
 
 def main():
-    args = parse_args()
-    scorer = LeanScorer(args)
-
-    def stop(_sig, _frame):
-        if not scorer.running:
-            os._exit(1)  # a second signal exits at once
-        scorer.running = False
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    scorer.run()
-    print(f"python lean baseline: consumed={scorer.consumed} predicted={scorer.predicted} "
-          f"dead_lettered={scorer.dead}", file=sys.stderr)
+    run_until_signalled(LeanScorer(parse_args()), "python lean baseline")
 
 
 if __name__ == "__main__":

@@ -89,9 +89,11 @@ public struct ModelBundle: Sendable {
         } catch {
             throw BundleError(.invalidModel, "\(file(modelFile)): \(error)")
         }
-        let card = FileManager.default.fileExists(atPath: file(File.card)) ? try ModelCard.load(path: file(File.card)) : nil
+        var card = FileManager.default.fileExists(atPath: file(File.card)) ? try ModelCard.load(path: file(File.card)) : nil
         try validate(model: model, modelFile: modelFile, spec: spec, card: card, bundle: path)
         if modelFile == File.lightGBMModel { try validateLightGBMCategories(Array(modelBytes), spec: spec, bundle: path) }
+        // Read again with the spec, which is now known to fit the model: its drift reference.
+        if card != nil { card = try ModelCard.load(path: file(File.card), spec: spec) }
 
         let name = card?.name ?? folder.lastPathComponent
         let identity = ModelIdentity(name: name, contents: [Array(modelBytes), Array(specBytes)])
@@ -207,20 +209,29 @@ public struct ModelCard: Sendable, Equatable {
     public let meanPredicted: Double?
     /// Actual install rate on the validation rows.
     public let actualRate: Double?
+    /// The training-set histograms drift is measured against (`drift_reference`), when the card
+    /// has them and was read with the feature spec.
+    public var driftReference: DriftReference? = nil
 
-    /// Reads `card.json`.
+    /// Reads `card.json`; with `spec`, also its `drift_reference`, matched to the spec's features.
     ///
-    /// - Throws: ``BundleError`` (`.io` or `.invalidCard`) if the file is unreadable or not an object.
-    public static func load(path: String) throws(BundleError) -> ModelCard {
+    /// - Throws: ``BundleError`` (`.io` or `.invalidCard`) if the file is unreadable or not an
+    ///   object, or its drift reference does not fit `spec`.
+    public static func load(path: String, spec: FeatureSpec? = nil) throws(BundleError) -> ModelCard {
         guard let data = FileManager.default.contents(atPath: path) else { throw BundleError(.io, "cannot read model card '\(path)'") }
         guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
             throw BundleError(.invalidCard, "\(path) is not a JSON object")
         }
         let validation = object["validation"] as? [String: Any]
-        return ModelCard(
+        var card = ModelCard(
             name: object["name"] as? String, version: object["version"] as? Int,
             xgboostVersion: object["xgboost_version"] as? String, featureCount: object["features"] as? Int,
             validationAUC: validation?["auc"] as? Double, meanPredicted: validation?["mean_predicted"] as? Double,
             actualRate: validation?["actual_rate"] as? Double)
+        if let spec, let drift = object["drift_reference"] {
+            guard let drift = drift as? [String: Any] else { throw BundleError(.invalidCard, "\(path): drift_reference is not an object") }
+            card.driftReference = try DriftReference.parse(drift, spec: spec, path: path)
+        }
+        return card
     }
 }

@@ -24,6 +24,7 @@ import xgboost as xgb
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import featurize  # noqa: E402
+import drift  # noqa: E402
 import metrics  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
@@ -84,6 +85,7 @@ def check_bundle(bundle: str) -> None:
     X = fz.matrix(events)
     d = xgb.DMatrix(X, missing=np.nan, feature_names=fz.names, nthread=1,
                     feature_types=["c" if c else "q" for c in fz.categorical], enable_categorical=True)
+    check_drift(card, spec, X)
     recomputed = metrics.card_metrics(model, d, labels)
     same("validation", card["validation"], recomputed)
     same("features", card["features"], len(fz.names))
@@ -113,6 +115,34 @@ def check_bundle(bundle: str) -> None:
         check_scorer(scorer, bundle, identity(bundle, card["name"]), model.predict(d), events)
     for i in range(failed_before, len(failures)):
         failures[i] = f"{os.path.basename(bundle)}: {failures[i]}"
+
+
+def check_drift(card: dict, spec: dict, X: np.ndarray) -> None:
+    """The drift reference fits features.json, and the held-out test data (what the simulator
+    replays) is not drifted against it: PSI < 0.1 for every tracked feature."""
+    ref = card.get("drift_reference")
+    if ref is None:
+        failures.append("drift_reference: missing (write it with models/train/drift.py)")
+        return
+    tracked = [f for f in spec["features"] if f["transform"] not in drift.CLOCK_TRANSFORMS]
+    same("drift_reference.features[].name", [f["name"] for f in tracked], [e["name"] for e in ref["features"]])
+    column = {f["name"]: j for j, f in enumerate(spec["features"])}
+    worst = (0.0, "")
+    for f, e in zip(tracked, ref["features"]):
+        cells = e["shares"] + [e["missing_share"]]
+        if abs(sum(cells) - 1) > 1e-9 or min(cells) < 0:
+            failures.append(f"drift_reference {f['name']}: shares sum to {sum(cells)}")
+        if f["transform"] == "category":
+            same(f"drift_reference {f['name']} categories", len(f["vocabulary"]) + 1, len(e["shares"]))
+        else:
+            edges = e["edges"]
+            if edges != sorted(set(edges)) or any(float(np.float32(x)) != x for x in edges) or len(e["shares"]) != len(edges) + 1:
+                failures.append(f"drift_reference {f['name']}: edges must be ascending float32 values, one fewer than shares")
+        value = drift.psi_of(e, X[:, column[f["name"]]])
+        worst = max(worst, (value, f["name"]))
+        if value >= 0.1:
+            failures.append(f"drift_reference {f['name']}: the test data's PSI against the training reference is {value:.4f} (>= 0.1)")
+    print(f"drift reference: {len(tracked)} features; test data vs training: largest PSI {worst[0]:.4f} ({worst[1]})")
 
 
 def check_scorer(scorer: str, bundle: str, name: str, expected: np.ndarray, events: list[bytes]) -> None:

@@ -10,7 +10,8 @@
    the Swift reader turns it into events),
 6. trains XGBoost (binary:logistic, eta 0.05, depth 6, <= 500 rounds, early stopping on the held-out
    part, native categorical features, no re-weighting, one thread, fixed seed),
-7. writes the bundle models/install-v1/ (model.json, features.json, card.json, reference.jsonl),
+7. writes the bundle models/install-v1/ (model.json, features.json, card.json with the training
+   rows' drift reference histograms (drift.py), reference.jsonl),
 8. trains and writes models/install-v2/ the same way with other hyper-parameters (eta 0.1, depth 4,
    row and column subsampling): a second, different model for shadow and canary roll-outs,
 9. writes the Swift parity fixture (Tests/FeaturesTests/Fixtures/parity.jsonl and the CSV sample)
@@ -36,6 +37,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import featurize  # noqa: E402
 import generate  # noqa: E402
+import drift  # noqa: E402
 import metrics  # noqa: E402
 import reference  # noqa: E402
 
@@ -169,7 +171,7 @@ def main() -> None:
     for name in args.bundle or list(BUNDLES):
         version, params = BUNDLES[name]
         model = train_bundle(name, version, params, spec, fz, d_train, d_held, X_held, y_held, y_train, df, train,
-                             held, held_events, t0)
+                             held, held_events, t0, X_train)
         if name == "install-v1":
             first = model
 
@@ -180,7 +182,7 @@ def main() -> None:
 
 
 def train_bundle(name, version, params, spec, fz, d_train, d_held, X_held, y_held, y_train, df, train, held,
-                 held_events, t0):
+                 held_events, t0, X_train):
     """Trains one bundle and writes models/<name>/ (model.json, features.json, card.json, reference.jsonl)."""
     bundle = os.path.join(ROOT, "models", name)
     booster = xgb.train(params, d_train, num_boost_round=MAX_ROUNDS, evals=[(d_held, "validation")],
@@ -218,6 +220,8 @@ def train_bundle(name, version, params, spec, fz, d_train, d_held, X_held, y_hel
             "auc_of_true_probabilities": metrics.auc(y_held, held.p_true.to_numpy()),
             "note": "AUC of the generator's own probabilities on the validation rows (not recomputable from the csv)",
         },
+        # What `scorer run` measures feature drift against (drift.py documents the format).
+        "drift_reference": drift.reference(spec, X_train, f"training rows ({len(X_train)})"),
     }
     with open(os.path.join(bundle, "card.json"), "w") as f:
         json.dump(card, f, indent=1)

@@ -63,6 +63,11 @@ public final class KafkaConsumer: @unchecked Sendable {
     ///     error moved a partition's position by `auto.offset.reset`, e.g. "Offset out of range"
     ///     after the log start passed it: events may have been skipped (see ``OffsetReset``).
     ///     librdkafka's own warning still goes to the log.
+    ///   - assignmentStart: called on the polling thread for each partition the group assigns:
+    ///     where it starts (``AssignmentStart``; nil: the committed offset, Kafka's default).
+    ///     Partitions placed by time are looked up before the assignment takes effect (the poll
+    ///     that delivers the assignment blocks on a ListOffsets request), and the `.assigned`
+    ///     event's `start` says where they start.
     /// - Throws: `KafkaError` `.invalidConfiguration` for a bad property or a missing group id.
     public init(
         config: KafkaConfig,
@@ -70,7 +75,8 @@ public final class KafkaConsumer: @unchecked Sendable {
         errorHandler: (@Sendable (KafkaError) -> Void)? = nil,
         statisticsHandler: (@Sendable (String) -> Void)? = nil,
         readsHeaders: Bool = true,
-        offsetResetHandler: (@Sendable (OffsetReset) -> Void)? = nil
+        offsetResetHandler: (@Sendable (OffsetReset) -> Void)? = nil,
+        assignmentStart: (@Sendable (TopicPartition) -> AssignmentStart)? = nil
     ) throws(KafkaError) {
         self.readsHeaders = readsHeaders
         if let groupID = config.groupID, groupID.isEmpty {
@@ -98,7 +104,7 @@ public final class KafkaConsumer: @unchecked Sendable {
         }
         let context = ConsumerContext(
             rebalanceHandler: rebalanceHandler, errorHandler: errorHandler, statisticsHandler: statisticsHandler,
-            offsetResetHandler: offsetResetHandler)
+            offsetResetHandler: offsetResetHandler, assignmentStart: assignmentStart)
         // The context must outlive the handle: it is released in deinit after rd_kafka_destroy.
         let retained = Unmanaged.passRetained(context)
         rd_kafka_conf_set_opaque(conf, retained.toOpaque())
@@ -490,6 +496,7 @@ final class ConsumerContext: Sendable {
     let errorHandler: (@Sendable (KafkaError) -> Void)?
     let statisticsHandler: (@Sendable (String) -> Void)?
     let offsetResetHandler: (@Sendable (OffsetReset) -> Void)?
+    let assignmentStart: (@Sendable (TopicPartition) -> AssignmentStart)?
     let isShuttingDown = LockedValue(false)
     /// Set once librdkafka delivered an assignment (the cooperative-sticky assignor's state exists then).
     let receivedAssignment = LockedValue(false)
@@ -497,9 +504,11 @@ final class ConsumerContext: Sendable {
 
     init(
         rebalanceHandler: (@Sendable (RebalanceEvent) -> Void)?, errorHandler: (@Sendable (KafkaError) -> Void)?,
-        statisticsHandler: (@Sendable (String) -> Void)?, offsetResetHandler: (@Sendable (OffsetReset) -> Void)?
+        statisticsHandler: (@Sendable (String) -> Void)?, offsetResetHandler: (@Sendable (OffsetReset) -> Void)?,
+        assignmentStart: (@Sendable (TopicPartition) -> AssignmentStart)? = nil
     ) {
         self.offsetResetHandler = offsetResetHandler
+        self.assignmentStart = assignmentStart
         self.rebalanceHandler = rebalanceHandler
         self.errorHandler = errorHandler
         self.statisticsHandler = statisticsHandler
@@ -517,12 +526,13 @@ final class ConsumerContext: Sendable {
         switch err {
         case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
             receivedAssignment.withLock { $0 = true }
+            let start = notify ? partitions.flatMap { placeByTime(handle, $0) } : nil
             if cooperative {
                 if let error = rd_kafka_incremental_assign(handle, partitions) { report(KafkaError.consuming(error)) }
             } else {
                 _ = rd_kafka_assign(handle, partitions)
             }
-            if notify { rebalanceHandler?(RebalanceEvent(kind: .assigned, partitions: changed)) }
+            if notify { rebalanceHandler?(RebalanceEvent(kind: .assigned, partitions: changed, start: start)) }
         case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
             let kind: RebalanceEvent.Kind = rd_kafka_assignment_lost(handle) != 0 ? .lost : .revoked
             if notify { rebalanceHandler?(RebalanceEvent(kind: kind, partitions: changed)) }

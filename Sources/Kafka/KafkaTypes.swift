@@ -147,6 +147,8 @@ public struct RebalanceEvent: Sendable, Hashable {
     }
     public var kind: Kind
     public var partitions: [TopicPartition]
+    /// For `.assigned` with an `assignmentStart` that placed partitions by time: where they start.
+    public var start: AssignmentStartReport?
 }
 
 /// A consumer's fetch position moved by `auto.offset.reset` because of an error: the broker no

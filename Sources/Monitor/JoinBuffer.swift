@@ -22,6 +22,9 @@ struct JoinBuffer {
 
     let windowMs: Int64
     let capacity: Int
+    /// Outcomes that arrived before this time and expire unmatched are not counted: after a
+    /// rebuild their prediction may be older than the rebuild start (see `OutcomeMonitor.unmatchedFromMs`).
+    let unmatchedFromMs: Int64
     private var entries: [String: Entry] = [:]
     /// Ids in arrival order with their arrival time (each id once: an id leaves `entries` only here).
     private var order: [(id: String, arrivedMs: Int64)] = []
@@ -29,9 +32,10 @@ struct JoinBuffer {
     /// The newest message time seen in this partition (either topic), or the idle clock.
     private(set) var streamTimeMs: Int64 = .min
 
-    init(windowMs: Int64, capacity: Int) {
+    init(windowMs: Int64, capacity: Int, unmatchedFromMs: Int64 = .min) {
         self.windowMs = windowMs
         self.capacity = capacity
+        self.unmatchedFromMs = unmatchedFromMs
     }
 
     var pendingCount: Int { entries.count }
@@ -83,7 +87,7 @@ struct JoinBuffer {
                 counters.expiredNegatives += 1
                 expired(Labelled(p: p, model: model, installed: false, atMs: arrived + windowMs))
             case .outcome:
-                counters.unmatchedOutcomes += 1
+                if arrived >= unmatchedFromMs { counters.unmatchedOutcomes += 1 }
             case .resolved, .none:
                 break
             }

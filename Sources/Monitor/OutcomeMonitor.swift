@@ -27,6 +27,10 @@ public struct MonitorSettings: Sendable, Hashable {
     /// The sliding windows metrics are reported over (each kept in 60 buckets).
     public var windowsMs: [Int64]
 
+    /// How far back a rebuilt monitor reads: a label inside the longest window can come from a
+    /// prediction up to one join window older than the window.
+    public var rebuildSpanMs: Int64 { joinWindowMs + (windowsMs.max() ?? 0) }
+
     public init(joinWindowMs: Int64 = 3_600_000, maxPendingPerPartition: Int = 2_000_000,
                 windowsMs: [Int64] = [300_000, 3_600_000]) {
         self.joinWindowMs = joinWindowMs
@@ -62,8 +66,17 @@ public final class OutcomeMonitor {
         public var sumP = 0.0
     }
 
-    public init(settings: MonitorSettings = MonitorSettings()) {
+    /// Outcomes that arrived before this time and find no prediction are not counted as unmatched.
+    ///
+    /// A monitor rebuilt from the topics starting at time S (``MonitorRunner``) reads outcomes
+    /// whose predictions came before S; those arrive before S + the join window. They are not
+    /// counted (an uninterrupted monitor joined them) rather than inflating the unmatched count at
+    /// every restart.
+    public let unmatchedFromMs: Int64
+
+    public init(settings: MonitorSettings = MonitorSettings(), unmatchedFromMs: Int64 = .min) {
         self.settings = settings
+        self.unmatchedFromMs = unmatchedFromMs
     }
 
     /// Ids held in the join buffers.
@@ -145,7 +158,7 @@ public final class OutcomeMonitor {
 
     private func withBuffer(_ partition: Int, _ body: (inout JoinBuffer, inout JoinCounters) -> Void) {
         var buffer = buffers.removeValue(forKey: partition)
-            ?? JoinBuffer(windowMs: settings.joinWindowMs, capacity: settings.maxPendingPerPartition)
+            ?? JoinBuffer(windowMs: settings.joinWindowMs, capacity: settings.maxPendingPerPartition, unmatchedFromMs: unmatchedFromMs)
         body(&buffer, &counters)
         buffers[partition] = buffer
     }

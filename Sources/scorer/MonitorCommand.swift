@@ -24,10 +24,13 @@ struct MonitorCommand: AsyncParsableCommand {
             calibration ratio (mean p / rate), log loss, Brier score, AUC (from p histograms) and a \
             reliability table by decile of p. A prediction enters the windows when its label is known.
 
-            The state is derived: it lives in memory and is rebuilt from the two topics. Offsets are \
-            committed as read, so a restarted member resumes where the group was; the ids in flight at \
-            the restart lose their join (their outcomes count as unmatched) and the windows refill \
-            within their length. A new --group rebuilds everything the topics still hold.
+            The state is derived: it lives in memory and is rebuilt from the two topics. With --start \
+            window (the default) every partition a member is assigned (at start, after a restart or a \
+            rebalance) is read again from now - (join window + longest --windows), the first offset at \
+            that time (offsetsForTimes), so the joins and windows come back as an uninterrupted member \
+            has them; committed offsets only serve lag. Keep both topics' retention at least that long. \
+            --start committed resumes at the group's committed offsets instead: quicker, but the ids in \
+            flight lose their join and the windows refill within their length.
 
             --card BUNDLE (repeatable) exports the bundle's validation AUC from its card.json as \
             scorer_monitor_card_auc{model="<identity>"}, which deploy/prometheus/alerts.yml compares \
@@ -59,6 +62,11 @@ struct MonitorCommand: AsyncParsableCommand {
 
     @Option(help: ArgumentHelp("Sliding windows to report over, comma-separated.", valueName: "durations"))
     var windows = "5m,1h"
+
+    @Option(help: ArgumentHelp(
+        "Where assigned partitions start: window (read again from now - join window - longest window, rebuilding the state) or committed (the group's committed offsets).",
+        valueName: "window|committed"))
+    var start = MonitorStart.window.rawValue
 
     @Flag(help: "Keep reporting every --interval until Ctrl-C (a live table, or NDJSON with --json).")
     var follow = false
@@ -93,6 +101,9 @@ struct MonitorCommand: AsyncParsableCommand {
     func validate() throws {
         guard let window = DurationText.seconds(joinWindow), window >= 0.001 else {
             throw ValidationError("--join-window expects a duration like 1h or 30s; got '\(joinWindow)'.")
+        }
+        guard MonitorStart(rawValue: start) != nil else {
+            throw ValidationError("--start expects window or committed; got '\(start)'.")
         }
         if let bench, bench < 20_000 { throw ValidationError("--bench needs at least 20000 predictions.") }
         guard maxPending > 0 else { throw ValidationError("--max-pending must be positive.") }
@@ -129,7 +140,7 @@ struct MonitorCommand: AsyncParsableCommand {
             windowsMs: parsedWindows()!)
         let cardAUC = try Dictionary(card.map { try Self.cardAUC($0) }, uniquingKeysWith: { first, _ in first })
         let runner = try MonitorRunner(
-            kafka: kafka, topics: MonitorTopics(predictions: predictions, outcomes: outcomes), settings: settings)
+            kafka: kafka, topics: MonitorTopics(predictions: predictions, outcomes: outcomes), settings: settings, start: MonitorStart(rawValue: start)!)
         runner.start()
         let stopped = StopFlag()
         let signals = [SIGINT, SIGTERM].map { number in

@@ -84,6 +84,20 @@ import Testing
         #expect(monitor.snapshot(nowMs: 1000 + Self.window).models.isEmpty)
     }
 
+    /// After a rebuild that starts at S, outcomes arriving before S + window may belong to
+    /// predictions older than S: unmatched, they are not counted; later ones are.
+    @Test func unmatchedOutcomesBeforeTheRebuildCutAreNotCounted() throws {
+        let monitor = OutcomeMonitor(
+            settings: MonitorSettings(joinWindowMs: Self.window, windowsMs: [600_000]), unmatchedFromMs: 5000)
+        monitor.outcome(id: "x", installed: true, atMs: 4999)
+        monitor.outcome(id: "y", installed: true, atMs: 5000)
+        monitor.outcome(id: "z", installed: true, atMs: 5001)
+        monitor.prediction(Self.sample("x"), atMs: 5100)  // still joins
+        monitor.advance(toMs: 5001 + Self.window)
+        #expect(monitor.counters.unmatchedOutcomes == 2)
+        #expect(monitor.counters.joined == 1)
+    }
+
     @Test func theMemoryCapEvictsTheOldestAndCountsIt() throws {
         let monitor = Self.monitor(capacity: 3)
         for (index, id) in ["a", "b", "c", "d", "e"].enumerated() {

@@ -4,6 +4,8 @@
 # - Kubernetes manifests against the Kubernetes OpenAPI schemas (kubernetes-validate, strict),
 # - the Prometheus alerting rules with promtool (Debian's prometheus package): `check rules`, and
 #   `test rules` on deploy/prometheus/alerts_test.yml (each alert fires on its series, not on healthy ones),
+# - the Grafana dashboards in deploy/grafana (scripts/validate-grafana.py: import fields, metric
+#   names the services export, every expression parsed by promtool),
 # - the KEDA ScaledObject against the schema in deploy/kubernetes/schemas (KEDA's CRD is not
 #   shipped by any Debian or PyPI package), plus the rule that max replicas <= input partitions.
 set -euo pipefail
@@ -19,6 +21,8 @@ python3 -c 'import kubernetes_validate' 2>/dev/null || python3 -m pip install -q
 promtool check rules deploy/prometheus/alerts.yml
 promtool test rules deploy/prometheus/alerts_test.yml
 echo "validate: Prometheus alerting rules ok (promtool check + test rules)"
+
+python3 scripts/validate-grafana.py
 
 docker-compose -f docker-compose.yml config -q
 echo "validate: docker-compose.yml ok"

@@ -323,19 +323,37 @@ public final class KafkaConsumer: @unchecked Sendable {
                 messagePointers = Array(repeating: nil, count: maxMessages)
             }
             topicCache.removeAll(keepingCapacity: true)
-            let count = messagePointers.withUnsafeMutableBufferPointer { pointers in
-                let timeout = Int32(clamping: timeoutMs)
-                if waitForFullBatch {
-                    return rd_kafka_consume_batch_queue(queue, timeout, pointers.baseAddress, maxMessages)
+            // One message per call (rd_kafka_consume_queue), never rd_kafka_consume_batch_queue:
+            // before librdkafka 2.1 (#4208) the batch call advanced a partition's application
+            // offset for each message it collected, then dropped the collected messages when a
+            // version barrier followed them in the same call. librdkafka pauses and resumes every
+            // assigned partition on its own thread at each cooperative rebalance (and a pause or
+            // resume from another thread does the same), and the fetch after the resume starts at
+            // that application offset: the dropped messages were never delivered, so a member
+            // that kept a partition through an incremental rebalance skipped them and committed
+            // past them. Per-message calls advance the offset only for messages handed out here.
+            let count = messagePointers.withUnsafeMutableBufferPointer { pointers -> Int in
+                let start = DispatchTime.now().uptimeNanoseconds
+                let budget = UInt64(max(timeoutMs, 0)) * 1_000_000
+                var count = 0
+                while count < maxMessages {
+                    let wait: Int32
+                    if waitForFullBatch {
+                        // Until the batch is full or the time is up.
+                        let elapsed = DispatchTime.now().uptimeNanoseconds &- start
+                        wait = elapsed < budget ? Int32(clamping: (budget - elapsed + 999_999) / 1_000_000) : 0
+                    } else {
+                        // Wait for the first message only, then take what is already there.
+                        wait = count == 0 ? Int32(clamping: timeoutMs) : 0
+                    }
+                    guard let message = rd_kafka_consume_queue(queue, wait) else {
+                        if waitForFullBatch && wait > 0 { continue }
+                        break
+                    }
+                    pointers[count] = message
+                    count += 1
                 }
-                // Wait for the first message only, then take what is already there.
-                let first = rd_kafka_consume_batch_queue(queue, timeout, pointers.baseAddress, 1)
-                guard first == 1, maxMessages > 1 else { return first }
-                let rest = rd_kafka_consume_batch_queue(queue, 0, pointers.baseAddress! + 1, maxMessages - 1)
-                return rest < 0 ? 1 : 1 + rest
-            }
-            if count < 0 {
-                throw fatalError() ?? KafkaError.librdkafka(rd_kafka_last_error())
+                return count
             }
             var failed: [UnsafeMutablePointer<rd_kafka_message_t>] = []
             messagePointers.withUnsafeMutableBufferPointer { pointers in

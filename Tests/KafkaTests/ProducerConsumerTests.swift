@@ -1,5 +1,6 @@
 import Foundation
 import Kafka
+import Synchronization
 import Testing
 
 @Suite("Producer and consumer against the development cluster", .serialized, .timeLimit(.minutes(2)))
@@ -90,6 +91,60 @@ struct ProducerConsumerTests {
             try consumer.seek([TopicPartitionOffset(topic: topic, partition: 0, offset: 3)], timeoutMs: 5000)
             let replay = try consume(consumer, count: 12)
             #expect(replay.map(\.offset) == (3..<15).map { Int64($0) })
+        }
+    }
+
+    /// librdkafka before 2.1 advanced a partition's application offset for every message its batch
+    /// call (`rd_kafka_consume_batch_queue`) collected, then dropped the collected messages when a
+    /// version barrier (a pause, resume or seek made meanwhile on another thread) followed them in
+    /// the same call: the fetch after the resume started past messages the application never got
+    /// (fixed in librdkafka 2.1, #4208). librdkafka itself pauses and resumes every assigned
+    /// partition on its own thread at each cooperative rebalance, so a member that kept a
+    /// partition through a rebalance skipped events. Here another thread pauses and resumes while
+    /// this one polls a backlog.
+    @Test("Pausing and resuming on another thread while polling a backlog never skips an offset")
+    func pauseResumeDuringPollsSkipsNothing() async throws {
+        try await KafkaThread.run {
+            let cluster = try DevelopmentCluster(brokers: 1)
+            let topic = uniqueName("skip")
+            let partitions = 4
+            let perPartition = 20_000
+            try cluster.createTopic(topic, partitions: partitions)
+            let producer = try KafkaProducer(config: testProducerConfig(cluster))
+            for partition in 0..<partitions {
+                _ = try produceNumbered(producer, topic: topic, range: 0..<perPartition, partition: partition)
+            }
+            let consumer = try KafkaConsumer(config: KafkaConfig.developmentCluster(bootstrapServers: cluster.bootstrapServers))
+            let assigned = try consumer.assignAll(topics: [topic], offset: TopicPartitionOffset.beginning)
+            let polling = Atomic<Bool>(true)
+            let toggler = Thread {
+                while polling.load(ordering: .relaxed) {
+                    // Long enough for the local queue to refill between pauses.
+                    Thread.sleep(forTimeInterval: 0.01)
+                    try? consumer.pause(assigned)
+                    try? consumer.resume(assigned)
+                }
+            }
+            toggler.start()
+            var next = [Int: Int64]()
+            var skipped = 0
+            var received = 0
+            var batch = KafkaMessageBatch()
+            let deadline = Date().addingTimeInterval(60)
+            while received < partitions * perPartition, Date() < deadline {
+                try consumer.poll(into: &batch, maxMessages: 5_000, timeoutMs: 20)
+                for message in batch {
+                    let expected = next[message.partition] ?? 0
+                    if message.offset > expected { skipped += Int(message.offset - expected) }
+                    if message.offset >= expected {
+                        received += Int(message.offset - expected) + 1
+                        next[message.partition] = message.offset + 1
+                    }
+                }
+            }
+            polling.store(false, ordering: .relaxed)
+            #expect(skipped == 0, "offsets never delivered: \(skipped) of \(partitions * perPartition)")
+            #expect(received == partitions * perPartition)
         }
     }
 

@@ -95,7 +95,11 @@ final class TestCluster: Sendable {
     ///
     /// Reads the partitions directly (no consumer group): nothing to join, so no group
     /// coordinator delay (Tansu holds a join for half the session timeout).
-    func readOutputs(atLeast count: Int, timeout: Duration, settle: Duration = .milliseconds(500)) async throws -> [Output] {
+    /// - Parameter distinct: count inputs answered (distinct `source` headers) instead of outputs,
+    ///   so that inputs scored twice do not end the reading before every input is answered.
+    func readOutputs(
+        atLeast count: Int, timeout: Duration, settle: Duration = .milliseconds(500), distinct: Bool = false
+    ) async throws -> [Output] {
         let config = self.config
         let deadline = ContinuousClock.now + timeout
         return try await KafkaThread.run(name: "test-read") {
@@ -103,15 +107,20 @@ final class TestCluster: Sendable {
             try consumer.assignAll(topics: [Self.output, Self.deadLetters], offset: TopicPartitionOffset.beginning)
             defer { try? consumer.close() }
             var outputs: [Output] = []
+            var sources = Set<String>()
             var quietSince = ContinuousClock.now
             while ContinuousClock.now < deadline {
                 let batch = try consumer.poll(maxMessages: 10_000, timeoutMs: 50)
                 if batch.isEmpty {
-                    if outputs.count >= count && ContinuousClock.now - quietSince >= settle { break }
+                    if (distinct ? sources.count : outputs.count) >= count && ContinuousClock.now - quietSince >= settle { break }
                     continue
                 }
                 quietSince = ContinuousClock.now
-                for message in batch { outputs.append(Output(message)) }
+                for message in batch {
+                    let output = Output(message)
+                    if distinct { sources.insert(output.source) }
+                    outputs.append(output)
+                }
             }
             return outputs
         }

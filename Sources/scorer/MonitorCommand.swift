@@ -92,6 +92,11 @@ struct MonitorCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Benchmark instead: join N in-memory predictions with their outcomes on one thread (5 rounds), print predictions/s and exit.", valueName: "n"))
     var bench: Int?
 
+    @Option(help: ArgumentHelp(
+        "Benchmark through Kafka: once the group holds its partitions, read until N predictions are labelled, print the rate and CPU time and exit.",
+        valueName: "n"))
+    var drain: Int?
+
     @Option(help: "Address to serve metrics on.")
     var metricsHost = "0.0.0.0"
 
@@ -106,6 +111,7 @@ struct MonitorCommand: AsyncParsableCommand {
             throw ValidationError("--start expects window or committed; got '\(start)'.")
         }
         if let bench, bench < 20_000 { throw ValidationError("--bench needs at least 20000 predictions.") }
+        if let drain, drain < 1 { throw ValidationError("--drain needs a positive count.") }
         guard maxPending > 0 else { throw ValidationError("--max-pending must be positive.") }
         guard parsedWindows() != nil else {
             throw ValidationError("--windows expects durations of at least 60ms separated by commas, like 5m,1h; got '\(windows)'.")
@@ -140,8 +146,13 @@ struct MonitorCommand: AsyncParsableCommand {
             windowsMs: parsedWindows()!)
         let cardAUC = try Dictionary(card.map { try Self.cardAUC($0) }, uniquingKeysWith: { first, _ in first })
         let runner = try MonitorRunner(
-            kafka: kafka, topics: MonitorTopics(predictions: predictions, outcomes: outcomes), settings: settings, start: MonitorStart(rawValue: start)!)
+            kafka: kafka, topics: MonitorTopics(predictions: predictions, outcomes: outcomes), settings: settings, start: MonitorStart(rawValue: start)!,
+            snapshotIntervalMs: drain == nil ? 1000 : 50)
         runner.start()
+        if let drain {
+            try await Self.drain(runner, labels: drain, timeoutSeconds: DurationText.seconds(duration)!)
+            return
+        }
         let stopped = StopFlag()
         let signals = [SIGINT, SIGTERM].map { number in
             signal(number, SIG_IGN)
@@ -211,6 +222,40 @@ struct MonitorCommand: AsyncParsableCommand {
             try MonitorReport(history: runner.history, last: runner.snapshot, subtitle: subtitle).write(to: report)
             if !json { print("Report written to \(report)") }
         }
+    }
+
+    /// Waits for the group to assign partitions, then times reading until `labels` predictions
+    /// are labelled: wall time and this process's CPU time (every thread, librdkafka's included).
+    static func drain(_ runner: MonitorRunner, labels: Int, timeoutSeconds: Double) async throws {
+        func cpuSeconds() -> Double {
+            var usage = rusage()
+            getrusage(RUSAGE_SELF.rawValue, &usage)
+            return Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
+                + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
+        }
+        func labelled() -> Int { runner.snapshot?.models.reduce(0) { $0 + $1.lifetime.count } ?? 0 }
+        let deadline = Date().addingTimeInterval(max(timeoutSeconds, 60))
+        while runner.assigned.isEmpty, runner.failure == nil, Date() < deadline {
+            try await Task.sleep(nanoseconds: 5_000_000)
+        }
+        let startWall = DispatchTime.now().uptimeNanoseconds
+        let startCPU = cpuSeconds()
+        let startLabels = labelled()
+        while labelled() < labels, runner.failure == nil, Date() < deadline {
+            try await Task.sleep(nanoseconds: 5_000_000)
+        }
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - startWall) / 1e9
+        let cpu = cpuSeconds() - startCPU
+        let done = labelled()
+        runner.stop()
+        await runner.wait()
+        if let failure = runner.failure { throw ValidationError("scorer monitor: \(failure)") }
+        guard done >= labels else {
+            throw ValidationError("--drain: only \(done) of \(labels) predictions labelled before the time limit (--duration)")
+        }
+        print(String(
+            format: "drained %d labelled predictions (%d before the clock started) in %.3f s: %.0f predictions/s, %.2f CPU-s per million (process, all threads)",
+            done, startLabels, seconds, Double(done - startLabels) / seconds, cpu / Double(done - startLabels) * 1e6))
     }
 
     /// The identity (as predictions name the model) and card validation AUC of a bundle folder.

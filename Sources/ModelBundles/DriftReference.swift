@@ -4,16 +4,17 @@ import Features
 /// `scorer run` measures feature drift (see models/train/drift.py, which writes them).
 ///
 /// Each tracked feature has cells: its bins (numeric: `edges.count + 1` bins, bin i holding the
-/// values with exactly i edges <= value; categorical: one per category code 0 ... vocabulary count,
-/// the last being "other", which also takes codes out of range), then one for missing values. The
-/// expected shares of all cells sum to 1.
+/// values with exactly i edges <= value; categorical: one per listed category code, then one for
+/// every other code, including codes out of range), then one for missing values. The expected
+/// shares of all cells sum to 1.
 public struct DriftReference: Sendable, Equatable {
     public struct Feature: Sendable, Equatable {
         public enum Kind: Sendable, Equatable {
             /// Ascending bin edges (Float32, as the featurizer's rows hold values).
             case numeric(edges: [Float])
-            /// Category codes 0 ..< count (count - 1 = "other").
-            case categorical(count: Int)
+            /// The category codes with a cell of their own (ascending, each in 0 ..< `codeCount`,
+            /// the vocabulary plus "other"); every other code shares the cell after them.
+            case categorical(codes: [Int], codeCount: Int)
         }
 
         public let name: String
@@ -74,10 +75,16 @@ public struct DriftReference: Sendable, Equatable {
                 guard let categories = categoryCount(spec.features[column].transform) else {
                     throw fail("'\(name)' is not a categorical feature in features.json")
                 }
-                guard categories + 1 == shares.count else {
-                    throw fail("'\(name)' has \(shares.count) category shares; features.json has \(categories) categories + other")
+                guard let codes = (entry["categories"] as? [Any])?.compactMap({ $0 as? Int }) else {
+                    throw fail("'\(name)' needs 'categories' (category codes)")
                 }
-                kind = .categorical(count: shares.count)
+                guard zip(codes, codes.dropFirst()).allSatisfy({ $0 < $1 }), codes.allSatisfy({ (0...categories).contains($0) }) else {
+                    throw fail("'\(name)' categories must be ascending codes within 0...\(categories) (features.json's categories + other)")
+                }
+                guard shares.count == codes.count + 1 else {
+                    throw fail("'\(name)' has \(codes.count) categories but \(shares.count) shares (one per category, then the rest)")
+                }
+                kind = .categorical(codes: codes, codeCount: categories + 1)
             default:
                 throw fail("'\(name)' kind must be 'numeric' or 'categorical'")
             }

@@ -13,9 +13,9 @@ import Testing
             for feature in reference.features {
                 #expect(bundle.spec.features[feature.column].name == feature.name)
                 #expect(abs(feature.expected.reduce(0, +) - 1) < 1e-9)
-                if case .categorical(let count) = feature.kind {
+                if case .categorical(let codes, let codeCount) = feature.kind {
                     #expect(bundle.spec.features[feature.column].isCategorical)
-                    #expect(count == feature.cellCount - 1)
+                    #expect(codes.count == feature.cellCount - 2 && codes.allSatisfy { $0 < codeCount })
                 }
             }
         }

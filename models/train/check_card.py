@@ -133,7 +133,10 @@ def check_drift(card: dict, spec: dict, X: np.ndarray) -> None:
         if abs(sum(cells) - 1) > 1e-9 or min(cells) < 0:
             failures.append(f"drift_reference {f['name']}: shares sum to {sum(cells)}")
         if f["transform"] == "category":
-            same(f"drift_reference {f['name']} categories", len(f["vocabulary"]) + 1, len(e["shares"]))
+            codes = e["categories"]
+            if codes != sorted(set(codes)) or any(not 0 <= c <= len(f["vocabulary"]) for c in codes) \
+                    or len(e["shares"]) != len(codes) + 1:
+                failures.append(f"drift_reference {f['name']}: categories must be ascending codes 0...{len(f['vocabulary'])}, one fewer than shares")
         else:
             edges = e["edges"]
             if edges != sorted(set(edges)) or any(float(np.float32(x)) != x for x in edges) or len(e["shares"]) != len(edges) + 1:

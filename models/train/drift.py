@@ -15,8 +15,10 @@ The reference, per tracked feature, over all training rows (each list of shares 
   (float32 values; when there are none, the smallest value above the minimum, or the next float32
   after it); bin i holds the values with exactly i edges <= value (NumPy's
   `searchsorted(edges, x, side="right")`); `shares[i]` is bin i's share;
-- categorical: `shares[c]` is the share of category code c (0 ... len(vocabulary), the last being
-  the "other" bucket); a code outside that range counts as "other".
+- categorical: `categories`, the codes (0 ... len(vocabulary), the last being the "other" bucket)
+  whose training share is at least MIN_CATEGORY_SHARE (at most MAX_CATEGORIES, ascending);
+  `shares[i]` is the share of code categories[i], and the last share that of every other code
+  (including codes out of range).
 Features derived from the event clock (hour_of_day, day_of_week transforms) are left out: any window
 shorter than a week differs from the training mix by construction.
 
@@ -39,6 +41,11 @@ import featurize  # noqa: E402
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 BINS = 10
 PSI_FLOOR = 1e-4
+# Categories tracked one by one: those with at least this training share, at most this many; the
+# rest share one cell. Few cells keep the PSI of a few thousand rows from being mostly noise
+# (its expected value for an undrifted sample is about (cells - 1) / rows).
+MIN_CATEGORY_SHARE = 0.01
+MAX_CATEGORIES = 30
 CLOCK_TRANSFORMS = {"hour_of_day", "day_of_week"}
 
 
@@ -55,9 +62,12 @@ def reference(spec: dict, X: np.ndarray, source: str) -> dict:
         present = column[~missing]
         entry: dict = {"name": f["name"]}
         if f["transform"] == "category":
-            categories = len(f["vocabulary"]) + 1
+            counts = category_counts(present, len(f["vocabulary"]) + 1)
+            ranked = sorted(range(len(counts)), key=lambda c: (-counts[c], c))
+            chosen = sorted(c for c in ranked[:MAX_CATEGORIES] if counts[c] / rows >= MIN_CATEGORY_SHARE)
             entry["kind"] = "categorical"
-            entry["shares"] = [float(s) for s in category_counts(present, categories) / rows]
+            entry["categories"] = chosen
+            entry["shares"] = [float(counts[c] / rows) for c in chosen] + [float((counts.sum() - counts[chosen].sum()) / rows)]
         else:
             entry["kind"] = "numeric"
             edges: list[float] = []
@@ -89,13 +99,22 @@ def category_counts(values: np.ndarray, categories: int) -> np.ndarray:
     return np.bincount(index, minlength=categories).astype(np.float64)
 
 
+def category_codes(values: np.ndarray, categories: list[int]) -> np.ndarray:
+    """The cell of each category code: its position in `categories`, or len(categories) (the rest)."""
+    cell = {c: i for i, c in enumerate(categories)}
+    codes = values.astype(np.float64)
+    return np.array([cell.get(int(v), len(categories)) if v == np.floor(v) and v >= 0 else len(categories)
+                     for v in codes], dtype=np.int64)
+
+
 def shares(entry: dict, column: np.ndarray) -> list[float]:
     """The cells (bins, then missing) of a featurized column as shares, by the reference's rule."""
     column = np.asarray(column, dtype=np.float32)
     missing = np.isnan(column)
     present = column[~missing]
     if entry["kind"] == "categorical":
-        counts = category_counts(present, len(entry["shares"]))
+        codes = category_codes(present, entry["categories"])
+        counts = np.bincount(codes, minlength=len(entry["shares"])).astype(np.float64)
     else:
         counts = bin_counts(present, entry["edges"])
     return [float(c) / len(column) for c in counts] + [float(missing.sum()) / len(column)]

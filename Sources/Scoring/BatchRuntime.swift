@@ -34,12 +34,22 @@ final class ModelScratch {
     var contributions: [Float] = []
     /// Time spent evaluating the forest on the last batch (and explaining it, when explaining).
     var evaluationNanoseconds: Int64 = 0
+    /// The last batch's rows binned for drift tracking, when the card has a drift reference.
+    var drift: DriftBatchCounts?
 
     init(model: ScoringModel, maxBatch: Int) {
         self.model = model
         featurizer = model.bundle.makeFeaturizer()
         features = FeatureBatch(featureCount: featurizer.featureCount, capacity: maxBatch)
         probabilities = [Float](repeating: 0, count: maxBatch)
+        drift = model.bundle.card?.driftReference.map { DriftBatchCounts(label: model.label, reference: $0) }
+    }
+
+    /// Bins the rows this model scores (its own matrix, or another of the same spec) for drift tracking.
+    func countDrift(_ rows: FeatureBatch) {
+        guard drift != nil else { return }
+        drift!.reset()
+        rows.rows.withUnsafeBufferPointer { drift!.count(rows: $0, rowCount: rows.count, width: rows.featureCount) }
     }
 
     /// Scores every row of `rows` (this model's own matrix, or another of the same spec).
@@ -140,6 +150,13 @@ final class BatchRuntime {
         }
     }
 
+    /// The last batch's drift cells of each serving model that has a drift reference.
+    func forEachDrift(_ body: (DriftBatchCounts) -> Void) {
+        if let drift = primary.drift { body(drift) }
+        if let drift = shadow?.drift { body(drift) }
+        if let drift = canary?.drift { body(drift) }
+    }
+
     /// The reason behind a negative entry of ``rowOfMessage``.
     func reason(_ entry: Int32) -> DeadLetterReason { reasons[Int(-entry - 1)] }
 
@@ -158,6 +175,9 @@ final class BatchRuntime {
                 (message.value ?? []).withUnsafeBytes { event in featurize(event) }
             }
         }
+        primary.countDrift(primary.features)
+        shadow?.countDrift(shadowSharesRows ? primary.features : shadow!.features)
+        canary?.countDrift(canary!.features)
         primary.predict(primary.features)
         if reasonsEncoder != nil { primary.explain(primary.features) }
         if let shadow { shadow.predict(shadowSharesRows ? primary.features : shadow.features) }

@@ -33,7 +33,10 @@ private typealias Timer = CoreMetrics.Timer
 ///   `model_info{role,model}` (1 for each model serving, `model` = name@hash),
 ///   `model_loaded_timestamp_seconds{role}`, `producer_queue_depth`, `in_flight`,
 ///   `assigned_partitions`, `ready`, `unassigned_seconds` (how long this group member has held no
-///   partitions; 0 while it holds some).
+///   partitions; 0 while it holds some);
+/// - per model with a drift reference in its card, over the last 5 minutes scored:
+///   `feature_psi{model,feature}`, `feature_missing_share{model,feature}`, `feature_drift_rows{model}`
+///   (see ``FeatureDriftWindows``).
 ///
 /// Recording is thread-safe; counters are incremented once per batch, not per event.
 public final class ScoringMetrics: Sendable {
@@ -55,6 +58,8 @@ public final class ScoringMetrics: Sendable {
     private let assignedGauge: Gauge
     private let unassignedSeconds: Gauge
     private let variants = VariantStats()
+    /// Feature drift per model over a sliding window (`scorer_feature_psi`, ...; see ``FeatureDriftWindows``).
+    let drift = FeatureDriftWindows()
 
     private struct Labelled: ~Copyable {
         var lag: [TopicPartition: Gauge] = [:]
@@ -106,6 +111,7 @@ public final class ScoringMetrics: Sendable {
     public func render(into buffer: inout [UInt8]) {
         registry.emit(into: &buffer)
         variants.render(into: &buffer)
+        drift.render(into: &buffer)
     }
 
     /// The same as text.

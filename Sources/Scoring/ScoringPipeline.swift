@@ -48,9 +48,9 @@ final class ScoringPipeline: @unchecked Sendable {
     private let configuration: ScoringConfiguration
     private let consumer: KafkaConsumer
     private let tracker: OffsetTracker
-    private let metrics: ScoringMetrics
+    let metrics: ScoringMetrics
     private let control: PipelineControl
-    private let logger: Logger
+    let logger: Logger
     private let gatherer: MicroBatchGatherer
     private let scorer: BatchScorer
     private let writer: OutputWriter
@@ -95,6 +95,7 @@ final class ScoringPipeline: @unchecked Sendable {
             "canary": "\(models.canary.map { "\($0.label) (\(Double(models.canaryBasisPoints) / 100) %)" } ?? "none")",
             "kernel": "\(models.primary.forest.kernelDescription)",
         ])
+        logDriftReferences(models)
         setReady(true)
         while true {
             switch phase {
@@ -174,6 +175,7 @@ final class ScoringPipeline: @unchecked Sendable {
         var scored = scored
         defer { gatherer.recycle(&scored.batch) }
         try writer.write(scored)
+        recordDrift(scored.runtime)
     }
 
     /// Waits for the acknowledgements (within the drain budget), commits, leaves the group, and

@@ -146,3 +146,45 @@ func makeEvents(_ count: Int, firstDay: Int = 1) -> [[UInt8]] {
         }
     }
 }
+
+@Suite struct FieldDriftTests {
+    @Test func parsesAddAndMultiplyAndRefusesUnknownFields() throws {
+        #expect(try FieldDrift(parsing: "startCount7d:+10") == FieldDrift(field: "startCount7d", shift: .add(10)))
+        #expect(try FieldDrift(parsing: "viewCount:-2.5") == FieldDrift(field: "viewCount", shift: .add(-2.5)))
+        #expect(try FieldDrift(parsing: "clickCount:*3") == FieldDrift(field: "clickCount", shift: .multiply(3)))
+        #expect(try FieldDrift(parsing: "clickCount:x0.5") == FieldDrift(field: "clickCount", shift: .multiply(0.5)))
+        for bad in ["country:+1", "startcount:+1", "startCount", "startCount:10", "startCount:+", "startCount:*nan", "startCount:+1e999"] {
+            #expect(throws: LoadSimulatorError.self, "\(bad)") { try FieldDrift(parsing: bad) }
+        }
+        do {
+            _ = try FieldDrift(parsing: "nosuch:+1")
+        } catch {
+            #expect(error.message.contains("unknown field 'nosuch'") && !error.message.contains("\n"))
+        }
+    }
+
+    @Test func shiftsOnlyTheNamedNumericFields() throws {
+        let event = Array(#"{"id":"a","startCount":25,"startCount7d":9,"viewCount":null,"country":"US","clickCount":1.5}"#.utf8)
+        let drifts = [
+            try FieldDrift(parsing: "startCount7d:+10"), try FieldDrift(parsing: "viewCount:*2"), try FieldDrift(parsing: "clickCount:*3"),
+        ]
+        let shifted = FieldDrift.apply(drifts, to: event[...])
+        #expect(String(decoding: shifted, as: UTF8.self)
+            == #"{"id":"a","startCount":25,"startCount7d":19,"viewCount":null,"country":"US","clickCount":4.5}"#)
+        // Not an object: sent as it is.
+        #expect(FieldDrift.apply(drifts, to: Array("[1,2]".utf8)[...]) == Array("[1,2]".utf8))
+    }
+
+    @Test func aDriftedCatalogKeepsIdsAndLabels() throws {
+        let events = makeEvents(4)
+        let catalog = try EventCatalog(events: events, labels: [true, false, nil, true])
+        let drifted = try catalog.drifted([try FieldDrift(parsing: "startCount:+100")])
+        var value: [UInt8] = [], key: [UInt8] = []
+        for index in 0..<4 {
+            drifted.render(index: index, pass: 0, value: &value, key: &key)
+            #expect(String(decoding: key, as: UTF8.self) == "ev\(index)")
+            #expect(String(decoding: value, as: UTF8.self).contains("\"startCount\":\(index % 40 + 100),"))
+            #expect(drifted.label(index) == catalog.label(index))
+        }
+    }
+}

@@ -123,6 +123,12 @@ public final class EventCatalog: Sendable {
     /// Whether event `index` led to an install, or `nil` when its label is unknown.
     public func label(_ index: Int) -> Bool? { labels[index] }
 
+    /// The bytes of event `index` as read (pass 0).
+    func event(_ index: Int) -> ArraySlice<UInt8> { arena[eventStarts[index]..<eventStarts[index + 1]] }
+
+    /// Every event's label as given to `init` (empty when none has one).
+    var givenLabels: [Bool?] { hasLabels ? labels : [] }
+
     // MARK: - Rendering
 
     /// Whether event `index` has an id (and so is tracked by the measurer).

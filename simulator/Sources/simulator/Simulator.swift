@@ -28,6 +28,11 @@ struct Simulator: AsyncParsableCommand {
             --outcome-delay after the event: {"id": <event id>, "installed": true|false, "ts": <ms>}, keyed \
             by the event id, for `scorer monitor` to join with the predictions.
 
+            --drift FIELD:SHIFT (repeatable) shifts a numeric field of every event sent, to demonstrate \
+            feature drift (`scorer run` exports scorer_feature_psi): SHIFT is +N or -N (add N), *F or xF \
+            (multiply by F). FIELD is one of \(FieldDrift.fields.joined(separator: ", ")). An event without \
+            the field (or with null) is sent as it is.
+
             --ramp START:STEP:MAX is a capacity search: the rate starts at START and rises by STEP every \
             --step until latency p99 exceeds --slo or the events awaiting an answer keep growing; the \
             summary names the highest sustainable rate.
@@ -39,6 +44,7 @@ struct Simulator: AsyncParsableCommand {
               simulator --data events.jsonl --count 100000 --loop --measure --json > run.ndjson
               simulator --measure --duration 2m --report report.html
               simulator --ramp 1000:1000:20000 --step 10s --slo 50ms
+              simulator --duration 2m --drift startCount7d:+10 --drift viewCount:*3
             """)
 
     @Option(help: ArgumentHelp("Events to replay: a .csv.gz test data file or a JSON-lines file.", valueName: "file"))
@@ -86,6 +92,9 @@ struct Simulator: AsyncParsableCommand {
     @Option(help: ArgumentHelp("How long after its event an outcome is sent (with --outcomes).", valueName: "duration"))
     var outcomeDelay = "2s"
 
+    @Option(help: ArgumentHelp("Shift a numeric event field in everything sent (repeatable): +N, -N, *F or xF.", valueName: "field:shift"))
+    var drift: [String] = []
+
     @Flag(help: "Print one JSON object per second and a summary object (NDJSON) instead of text.")
     var json = false
 
@@ -128,12 +137,23 @@ struct Simulator: AsyncParsableCommand {
             throw ValidationError("--outcome-delay expects a duration like 2s or 500ms; got '\(outcomeDelay)'.")
         }
         guard (0...10_000).contains(lingerMs) else { throw ValidationError("--linger-ms must be 0...10000.") }
+        _ = try drifts()
+    }
+
+    /// The parsed --drift options.
+    func drifts() throws -> [FieldDrift] {
+        do throws(LoadSimulatorError) {
+            return try drift.map { text throws(LoadSimulatorError) in try FieldDrift(parsing: text) }
+        } catch {
+            throw ValidationError(error.message)
+        }
     }
 
     func run() async throws {
+        let drifts = try drifts()
         let catalog: EventCatalog
         do throws(LoadSimulatorError) {
-            catalog = try EventSource.load(path: data, limit: maxEvents)
+            catalog = try EventSource.load(path: data, limit: maxEvents).drifted(drifts)
         } catch {
             throw ValidationError(error.message)
         }
@@ -174,7 +194,8 @@ struct Simulator: AsyncParsableCommand {
             let what = ramp.map { "ramp \($0) events/s" } ?? "\(Int(rate)) events/s"
             print("Replaying \(catalog.count) events from \(data) to \(topic) on \(kafka.bootstrapServers) at \(what)"
                   + (settings.measure != nil ? ", measuring \(predictionsTopic)" : "")
-                  + (outcomes ? ", outcomes to \(outcomesTopic) after \(outcomeDelay)" : "") + " (Ctrl-C stops)")
+                  + (outcomes ? ", outcomes to \(outcomesTopic) after \(outcomeDelay)" : "")
+                  + (drift.isEmpty ? "" : ", drifted: " + drifts.map(\.description).joined(separator: ", ")) + " (Ctrl-C stops)")
         }
         let measured = settings.measure != nil
         var samples: [SecondSample] = []

@@ -93,7 +93,7 @@ struct MonitorCommand: AsyncParsableCommand {
     var bench: Int?
 
     @Option(help: ArgumentHelp(
-        "Benchmark through Kafka: once the group holds its partitions, read until N predictions are labelled, print the rate and CPU time and exit.",
+        "Benchmark through Kafka: once the group holds its partitions, read until N predictions are labelled, print the rate and CPU time (with --json: to stderr, and the final metrics as NDJSON) and exit.",
         valueName: "n"))
     var drain: Int?
 
@@ -150,7 +150,7 @@ struct MonitorCommand: AsyncParsableCommand {
             snapshotIntervalMs: drain == nil ? 1000 : 50)
         runner.start()
         if let drain {
-            try await Self.drain(runner, labels: drain, timeoutSeconds: DurationText.seconds(duration)!)
+            try await Self.drain(runner, labels: drain, timeoutSeconds: DurationText.seconds(duration)!, json: json)
             return
         }
         let stopped = StopFlag()
@@ -226,7 +226,8 @@ struct MonitorCommand: AsyncParsableCommand {
 
     /// Waits for the group to assign partitions, then times reading until `labels` predictions
     /// are labelled: wall time and this process's CPU time (every thread, librdkafka's included).
-    static func drain(_ runner: MonitorRunner, labels: Int, timeoutSeconds: Double) async throws {
+    /// With `json`, the final snapshot goes to stdout as NDJSON and the timing line to stderr.
+    static func drain(_ runner: MonitorRunner, labels: Int, timeoutSeconds: Double, json: Bool) async throws {
         func cpuSeconds() -> Double {
             var usage = rusage()
             getrusage(RUSAGE_SELF.rawValue, &usage)
@@ -253,9 +254,15 @@ struct MonitorCommand: AsyncParsableCommand {
         guard done >= labels else {
             throw ValidationError("--drain: only \(done) of \(labels) predictions labelled before the time limit (--duration)")
         }
-        print(String(
+        let line = String(
             format: "drained %d labelled predictions (%d before the clock started) in %.3f s: %.0f predictions/s, %.2f CPU-s per million (process, all threads)",
-            done, startLabels, seconds, Double(done - startLabels) / seconds, cpu / Double(done - startLabels) * 1e6))
+            done, startLabels, seconds, Double(done - startLabels) / seconds, cpu / Double(done - startLabels) * 1e6)
+        if json, let snapshot = runner.snapshot {
+            FileHandle.standardError.write(Data((line + "\n").utf8))
+            print(MonitorText.jsonLines(snapshot).joined(separator: "\n"))
+        } else {
+            print(line)
+        }
     }
 
     /// The identity (as predictions name the model) and card validation AUC of a bundle folder.

@@ -15,7 +15,7 @@ struct DriftBatchCounts {
     let reference: DriftReference
     /// Cells of all tracked features, back to back.
     private(set) var counts: [UInt32]
-    /// Rows counted since the last reset.
+    /// Rows counted since the last reset (see `rowsPerBatch`).
     private(set) var rows = 0
 
     // The compiled plan, one entry per tracked feature.
@@ -31,9 +31,13 @@ struct DriftBatchCounts {
     private let cellOfCode: [Int32]
     private let cellCounts: [Int]
 
-    init(label: String, reference: DriftReference) {
+    /// At most this many rows of one batch are counted (see `count`).
+    let rowsPerBatch: Int
+
+    init(label: String, reference: DriftReference, rowsPerBatch: Int = 256) {
         self.label = label
         self.reference = reference
+        self.rowsPerBatch = max(1, rowsPerBatch)
         var columns: [Int] = [], offsets: [Int] = [], edgeStarts: [Int] = [], edgeCounts: [Int] = []
         var categories: [Int] = [], edges: [Float] = [], cellOfCode: [Int32] = []
         var offset = 0
@@ -74,10 +78,17 @@ struct DriftBatchCounts {
         counts.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
     }
 
-    /// Adds `rowCount` rows of `width` Float32 values each (row-major, NaN = missing).
+    /// Adds `rowCount` rows of `width` Float32 values each (row-major, NaN = missing): every row
+    /// of a batch of up to `rowsPerBatch` rows, otherwise evenly spaced rows (every k-th, k the
+    /// smallest stride that keeps to the limit). Small batches, the latency path, are counted in
+    /// full; under a backlog the histograms are a systematic sample, which keeps drift tracking
+    /// out of the drain rate (BENCHMARKS.md, "Feature drift").
     mutating func count(rows input: UnsafeBufferPointer<Float>, rowCount: Int, width: Int) {
         guard rowCount > 0, let base = input.baseAddress else { return }
-        rows += rowCount
+        let stride = (rowCount + rowsPerBatch - 1) / rowsPerBatch
+        let sampled = (rowCount + stride - 1) / stride
+        let step = stride * width
+        rows += sampled
         let features = columns.count
         columns.withUnsafeBufferPointer { columns in
         offsets.withUnsafeBufferPointer { offsets in
@@ -97,8 +108,8 @@ struct DriftBatchCounts {
                     // Codes not listed (and out of range) share the cell after the listed ones.
                     let pooled = cellCounts[feature] - 2
                     let missing = pooled + 1
-                    for row in 0..<rowCount {
-                        let value = base[row * width + column]
+                    for row in 0..<sampled {
+                        let value = base[row * step + column]
                         let cell: Int
                         if value.isNaN {
                             cell = missing
@@ -113,8 +124,8 @@ struct DriftBatchCounts {
                     let first = edges.baseAddress! + edgeStarts[feature]
                     let edgeCount = edgeCounts[feature]
                     let missing = edgeCount + 1
-                    for row in 0..<rowCount {
-                        let value = base[row * width + column]
+                    for row in 0..<sampled {
+                        let value = base[row * step + column]
                         // Bin = edges <= value (NaN compares false with every edge: bin 0, fixed below).
                         var bin = 0
                         for edge in 0..<edgeCount { bin &+= value >= first[edge] ? 1 : 0 }

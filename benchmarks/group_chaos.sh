@@ -13,14 +13,13 @@
 # (KILLS + TERMS) x INTERVAL must stay under ~14,000 events per partition.
 #
 # Usage: benchmarks/group_chaos.sh   (env: ROUNDS=2 KILLS=16 TERMS=4 INTERVAL=6 RATE=600
-#                                          PARTITIONS=6 SESSION_TIMEOUT=4 ASSIGNORS="cooperative-sticky range")
+#                                          PARTITIONS=6 SESSION_TIMEOUT=3 ASSIGNORS="cooperative-sticky range")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-2}
 ASSIGNORS=${ASSIGNORS:-"cooperative-sticky range"}
-export SCORER_CHAOS=1
 export SCORER_CHAOS_KILLS=${KILLS:-16} SCORER_CHAOS_TERMS=${TERMS:-4} SCORER_CHAOS_INTERVAL=${INTERVAL:-6}
-export SCORER_CHAOS_RATE=${RATE:-600} SCORER_CHAOS_PARTITIONS=${PARTITIONS:-6} SCORER_CHAOS_SESSION_TIMEOUT=${SESSION_TIMEOUT:-4}
+export SCORER_CHAOS_RATE=${RATE:-600} SCORER_CHAOS_PARTITIONS=${PARTITIONS:-6} SCORER_CHAOS_SESSION_TIMEOUT=${SESSION_TIMEOUT:-3}
 swift build --build-tests >/dev/null
 for round in $(seq 1 "$ROUNDS"); do
   for assignor in $ASSIGNORS; do

@@ -26,10 +26,10 @@ public struct ScoringConfiguration: Sendable {
         /// Eager, partitions dealt round-robin.
         case roundrobin
     }
-    /// The partition assignor; all members of a group must use the same one. `range` (eager)
-    /// stays the default until cooperative-sticky passes the chaos test: in one CI run under load
-    /// (librdkafka 2.0.2, the mock cluster) it lost events (BENCHMARKS.md, "Group chaos").
-    public var assignor = Assignor.range
+    /// The partition assignor; all members of a group must use the same one. cooperative-sticky
+    /// (incremental, KIP-429) by default: a member joining, leaving or dying moves only the
+    /// partitions that must move (BENCHMARKS.md, "Group chaos").
+    public var assignor = Assignor.cooperativeSticky
     /// Static membership (KIP-345, `group.instance.id`): a member that restarts with the same id
     /// within the session timeout takes its partitions back without a rebalance. Unique per
     /// instance (a StatefulSet pod name, for example); nil = dynamic membership.

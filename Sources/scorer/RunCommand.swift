@@ -57,8 +57,8 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Consumer group; instances in one group share partitions.", valueName: "NAME"))
     var group = "scorer"
 
-    @Option(name: .long, help: ArgumentHelp("How the group spreads partitions: range (the default) or roundrobin (eager: every rebalance stops every member), or cooperative-sticky (incremental: a member joining or leaving moves only the partitions that must move, the others keep flowing; EXPERIMENTAL: a chaos run with kill -9s lost events with it, see BENCHMARKS.md, Group chaos). All instances of a group must use the same.", valueName: "NAME"))
-    var assignor = ScoringConfiguration.Assignor.range.rawValue
+    @Option(name: .long, help: ArgumentHelp("How the group spreads partitions: cooperative-sticky (the default; incremental: a member joining, leaving or dying moves only the partitions that must move, the others keep flowing), or range or roundrobin (eager: every rebalance stops every member). All instances of a group must use the same.", valueName: "NAME"))
+    var assignor = ScoringConfiguration.Assignor.cooperativeSticky.rawValue
 
     @Option(name: .long, help: ArgumentHelp("Static group membership (group.instance.id): an instance restarted with the same id within the session timeout gets its partitions back without a rebalance. Unique per instance, e.g. the StatefulSet pod name. A static member leaving does not hand its partitions over before the session timeout.", valueName: "ID"))
     var instanceId: String?
@@ -163,7 +163,7 @@ struct RunCommand: AsyncParsableCommand {
             scoring.outputTopic = outputTopic
             scoring.deadLetterTopic = deadLetterTopic
             scoring.group = group
-            scoring.assignor = ScoringConfiguration.Assignor(rawValue: assignor) ?? .range
+            scoring.assignor = ScoringConfiguration.Assignor(rawValue: assignor) ?? .cooperativeSticky
             scoring.instanceID = instanceId
             scoring.modelPath = model
             scoring.shadowModelPath = shadow

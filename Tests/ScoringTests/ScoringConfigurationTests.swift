@@ -47,9 +47,9 @@ import Testing
         configuration.consumerConfig.librdkafkaProperties(forConsumer: true).first { $0.name == name }?.value
     }
 
-    @Test func rangeByDefaultAndTheOthersOnRequest() throws {
+    @Test func cooperativeStickyByDefaultAndTheOthersOnRequest() throws {
         var configuration = ScoringConfiguration(kafka: KafkaConfig(bootstrapServers: "localhost:9092"))
-        #expect(consumerProperty(configuration, "partition.assignment.strategy") == "range")
+        #expect(consumerProperty(configuration, "partition.assignment.strategy") == "cooperative-sticky")
         #expect(consumerProperty(configuration, "group.instance.id") == nil)
         for assignor in ScoringConfiguration.Assignor.allCases {
             configuration.assignor = assignor

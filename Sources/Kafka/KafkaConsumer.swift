@@ -466,6 +466,15 @@ public final class KafkaConsumer: @unchecked Sendable {
         }
     }
 
+    /// Runs `body` with this consumer's current group metadata (group, generation, member id), the
+    /// proof a transactional producer sends with consumed offsets (KIP-447) so that a member
+    /// fenced by a rebalance cannot commit them.
+    func withGroupMetadata<R>(_ body: (OpaquePointer?) -> R) -> R {
+        let metadata = rd_kafka_consumer_group_metadata(handle)
+        defer { if let metadata { rd_kafka_consumer_group_metadata_destroy(metadata) } }
+        return body(metadata)
+    }
+
     /// Checks that a broker answers a metadata request within `timeoutMs`.
     /// - Throws: `KafkaError` `.brokerUnreachable` (or `.brokerIncompatible` with a diagnosis).
     public func checkConnection(timeoutMs: Int) throws(KafkaError) {

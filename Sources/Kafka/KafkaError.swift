@@ -47,14 +47,18 @@ public struct KafkaError: Error, Sendable, Hashable, CustomStringConvertible {
     public let isFatal: Bool
     /// True when retrying the same operation may succeed.
     public let isRetriable: Bool
+    /// True when a transactional producer's current transaction can no longer commit: abort it
+    /// (`KafkaProducer.abortTransaction`), rewind the inputs to the committed offsets, and go on.
+    public let requiresAbort: Bool
     /// A human readable explanation (one line).
     public let message: String
 
     public init(
         code: Code, message: String, librdkafkaCode: Int32? = nil, librdkafkaName: String? = nil,
-        isFatal: Bool = false, isRetriable: Bool = false
+        isFatal: Bool = false, isRetriable: Bool = false, requiresAbort: Bool = false
     ) {
         self.code = code
+        self.requiresAbort = requiresAbort
         self.message = KafkaError.oneLine(message)
         self.librdkafkaCode = librdkafkaCode
         self.librdkafkaName = librdkafkaName
@@ -156,9 +160,14 @@ extension KafkaError {
     /// Maps an `rd_kafka_error_t` (and destroys it).
     static func consuming(_ error: OpaquePointer) -> KafkaError {
         defer { rd_kafka_error_destroy(error) }
-        return .librdkafka(
+        let mapped = KafkaError.librdkafka(
             rd_kafka_error_code(error), String(cString: rd_kafka_error_string(error)),
             isFatal: rd_kafka_error_is_fatal(error) != 0, isRetriable: rd_kafka_error_is_retriable(error) != 0)
+        guard rd_kafka_error_txn_requires_abort(error) != 0 else { return mapped }
+        return KafkaError(
+            code: mapped.code, message: mapped.message, librdkafkaCode: mapped.librdkafkaCode,
+            librdkafkaName: mapped.librdkafkaName, isFatal: mapped.isFatal, isRetriable: mapped.isRetriable,
+            requiresAbort: true)
     }
 
     private static func isRetriableByDefault(_ err: rd_kafka_resp_err_t) -> Bool {

@@ -238,6 +238,60 @@ public final class KafkaProducer: @unchecked Sendable {
         }
     }
 
+    // MARK: - Transactions
+
+    /// Registers this producer's `transactional.id` with the transaction coordinator: aborts (or
+    /// completes) a transaction a previous producer with the same id left open, and fences that
+    /// producer. Call once, before the first `beginTransaction`; needs `transactional.id` set.
+    ///
+    /// - Throws: `KafkaError`; `.isRetriable` ones may be retried with the same call.
+    /// - Important: blocks up to `timeoutMs`.
+    public func initTransactions(timeoutMs: Int) throws(KafkaError) {
+        if let error = rd_kafka_init_transactions(handle, Int32(clamping: timeoutMs)) { throw KafkaError.consuming(error) }
+    }
+
+    /// Starts a transaction: every message produced until `commitTransaction` or
+    /// `abortTransaction` belongs to it. Local only (no broker round trip).
+    public func beginTransaction() throws(KafkaError) {
+        if let error = rd_kafka_begin_transaction(handle) { throw KafkaError.consuming(error) }
+    }
+
+    /// Adds consumed positions (the next offset to read per partition) to the current
+    /// transaction, with `consumer`'s group metadata (KIP-447): they become the group's committed
+    /// offsets if, and only if, the transaction commits.
+    ///
+    /// - Throws: `KafkaError`; `.requiresAbort` means abort the transaction, `.isFatal` that this
+    ///   producer was fenced or broke and must be recreated.
+    /// - Important: blocks up to `timeoutMs`.
+    public func sendOffsetsToTransaction(_ offsets: [TopicPartitionOffset], consumer: KafkaConsumer, timeoutMs: Int) throws(KafkaError) {
+        guard !offsets.isEmpty else { return }
+        let list = makePartitionList(offsets)
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        let failure: OpaquePointer? = consumer.withGroupMetadata { metadata in
+            rd_kafka_send_offsets_to_transaction(handle, list, metadata, Int32(clamping: timeoutMs))
+        }
+        if let failure { throw KafkaError.consuming(failure) }
+    }
+
+    /// Commits the current transaction: waits until every message of it is delivered, then makes
+    /// its messages visible to `read_committed` readers and its offsets committed, atomically.
+    ///
+    /// - Throws: `KafkaError`; `.isRetriable` ones may be retried with the same call,
+    ///   `.requiresAbort` ones need `abortTransaction`, `.isFatal` ones a new producer.
+    /// - Important: blocks up to `timeoutMs`. Delivery reports must keep being polled meanwhile
+    ///   (from another thread): the commit waits for them.
+    public func commitTransaction(timeoutMs: Int) throws(KafkaError) {
+        if let error = rd_kafka_commit_transaction(handle, Int32(clamping: timeoutMs)) { throw KafkaError.consuming(error) }
+    }
+
+    /// Aborts the current transaction: messages not yet sent are purged (their delivery reports
+    /// say so), and what was written is marked aborted, never shown to `read_committed` readers.
+    ///
+    /// - Important: blocks up to `timeoutMs`.
+    public func abortTransaction(timeoutMs: Int) throws(KafkaError) {
+        if let error = rd_kafka_abort_transaction(handle, Int32(clamping: timeoutMs)) { throw KafkaError.consuming(error) }
+    }
+
     /// Checks that a broker answers a metadata request within `timeoutMs`.
     ///
     /// - Throws: `KafkaError` `.brokerUnreachable` (or `.brokerIncompatible` with a diagnosis).

@@ -41,8 +41,10 @@ struct DeliveryLoop {
                     }
                     return
                 }
-                if tracker.acknowledge(report.opaque, failure: error.description) == nil,
-                   !control.deliveryFailed.load(ordering: .relaxed) {
+                // nil: the output of a partition no longer tracked (revoked, or rewound after an
+                // exactly-once abort purged it): its events are scored again from the committed offset.
+                guard tracker.fail(report.opaque, reason: error.description) else { return }
+                if !control.deliveryFailed.load(ordering: .relaxed) {
                     logger.error("output delivery failed; stopping without committing past it: \(error)")
                 }
                 control.deliveryFailed.store(true, ordering: .relaxed)

@@ -12,6 +12,13 @@ import Logging
 /// again, even when the commit during revocation was refused (the development cluster refuses
 /// commits while a rebalance is in progress; real brokers accept them).
 ///
+/// In exactly-once mode (``transactions`` set) a commit is a transaction instead: once every
+/// output since the previous commit is acknowledged, the positions go into the transaction with
+/// the group metadata and the transaction commits. When it cannot (an output refused, an error
+/// that needs an abort, partitions lost), the transaction is aborted and every assigned partition
+/// is rewound to its committed offset: the pipeline then drops what it gathered or scored before
+/// (``takeRewound()``) and scores those events again, in a new transaction.
+///
 /// Confined to the pipeline's thread (rebalances arrive inside the consumer's `poll`, on it).
 final class OffsetCommitter {
     private let consumer: KafkaConsumer
@@ -30,11 +37,22 @@ final class OffsetCommitter {
     private var lastCommitNanoseconds: UInt64 = 0
     /// Alerts when this member holds no partitions for too long.
     var assignmentWatchdog: AssignmentWatchdog
+    /// Exactly-once mode's transactions; nil in at-least-once mode.
+    let transactions: TransactionalCommits?
+    /// Exactly-once mode: why the open transaction must be aborted at the next commit (set by the
+    /// writer when the broker refused an output).
+    var abortRequested: String?
+    /// A transactional failure the service cannot go on from (fenced): the pipeline stops.
+    private(set) var transactionFailure: KafkaError?
+    private var rewound = false
+    private let restartOffset: Int64
 
     init(
         consumer: KafkaConsumer, tracker: OffsetTracker, metrics: ScoringMetrics, control: PipelineControl,
-        configuration: ScoringConfiguration, logger: Logger
+        configuration: ScoringConfiguration, transactions: TransactionalCommits? = nil, logger: Logger
     ) {
+        self.transactions = transactions
+        restartOffset = configuration.consumerConfig.autoOffsetReset == .latest ? TopicPartitionOffset.end : TopicPartitionOffset.beginning
         self.consumer = consumer
         self.tracker = tracker
         self.metrics = metrics
@@ -100,6 +118,15 @@ final class OffsetCommitter {
     func revoke(_ partitions: [TopicPartition], whileWaiting: () throws -> Void) {
         guard !partitions.isEmpty else { return }
         let budget = control.isStopRequested ? control.drainTimeRemaining : revocationTimeoutNanoseconds
+        if let transactions {
+            // Everything produced so far commits with the positions, the kept partitions' too.
+            if commitTransaction(transactions, within: budget, whileWaiting: whileWaiting) {
+                for (partition, position) in tracker.commitPositions(of: partitions) { acknowledgedFloor[partition] = position }
+            }
+            forget(partitions)
+            logger.info("partitions revoked", metadata: ["partitions": "\(partitions.sorted())", "assigned": "\(assigned.count)"])
+            return
+        }
         let drained = waitForAcknowledgements(of: partitions, within: budget, whileWaiting: whileWaiting)
         commitSync(partitions, reason: "revocation")
         for (partition, position) in tracker.commitPositions(of: partitions) {
@@ -115,6 +142,12 @@ final class OffsetCommitter {
     /// Lets `partitions` go without committing: another member may already own them.
     func lose(_ partitions: [TopicPartition]) {
         forget(partitions)
+        if let transactions {
+            // Their outputs must not commit (another member owns them now): abort, and score
+            // the partitions still held again from their committed offsets.
+            abortAndRewind(transactions, reason: "partitions \(partitions.sorted()) were lost")
+            return
+        }
         logger.warning("partitions lost (session timed out); their events may be scored twice", metadata: ["partitions": "\(partitions.sorted())"])
     }
 
@@ -128,14 +161,24 @@ final class OffsetCommitter {
 
     // MARK: - Committing
 
-    /// Commits the positions that moved, asynchronously, at most once per commit interval.
-    func commitIfDue() {
+    /// Commits the positions that moved, asynchronously, at most once per commit interval; in
+    /// exactly-once mode commits the transaction (or aborts it when asked to, at once).
+    /// `whileWaiting` runs while a transaction waits for its acknowledgements.
+    func commitIfDue(whileWaiting: () throws -> Void) {
+        if let transactions, let reason = abortRequested {
+            abortAndRewind(transactions, reason: reason)
+            return
+        }
         // The group is rebalancing: the next rebalance event (always delivered at its end)
         // lets commits go again (see `PipelineControl.rebalanceInProgress`).
         if control.rebalanceInProgress.load(ordering: .relaxed) { return }
         let now = DispatchTime.now().uptimeNanoseconds
         guard now - lastCommitNanoseconds >= commitIntervalNanoseconds else { return }
         lastCommitNanoseconds = now
+        if let transactions {
+            commitTransaction(transactions, within: Int64(transactions.timeoutMs) * 1_000_000, whileWaiting: whileWaiting)
+            return
+        }
         let positions = tracker.takeCommitPositions()
         guard !positions.isEmpty else { return }
         let offsets = positions.map { TopicPartitionOffset(topic: $0.0.topic, partition: $0.0.partition, offset: $0.1) }
@@ -146,9 +189,82 @@ final class OffsetCommitter {
         }
     }
 
-    /// Synchronously commits the acknowledged positions of every tracked partition.
-    func commitAll(reason: String) {
+    /// Synchronously commits the acknowledged positions of every tracked partition (in
+    /// exactly-once mode: commits the transaction, or aborts it when `failed`).
+    func commitAll(reason: String, failed: Bool = false, whileWaiting: () throws -> Void) {
+        if let transactions {
+            if failed {
+                abortAndRewind(transactions, reason: reason)
+            } else {
+                commitTransaction(transactions, within: max(control.drainTimeRemaining, 1_000_000_000), whileWaiting: whileWaiting)
+            }
+            return
+        }
         commitSync(tracker.trackedPartitions, reason: reason)
+    }
+
+    // MARK: - Transactions (exactly-once mode)
+
+    /// Whether an abort rewound the assigned partitions since the last call: what the pipeline
+    /// gathered or scored before it must be dropped (those events come again).
+    func takeRewound() -> Bool {
+        defer { rewound = false }
+        return rewound
+    }
+
+    /// Waits for every output of the open transaction, then commits it with the positions they
+    /// answer. Returns whether it committed; when it could not, it aborted and rewound (or, for a
+    /// fatal error, set ``transactionFailure``).
+    @discardableResult
+    private func commitTransaction(_ transactions: TransactionalCommits, within budget: Int64, whileWaiting: () throws -> Void) -> Bool {
+        guard transactionFailure == nil else { return false }
+        if abortRequested == nil, !waitForAcknowledgements(of: nil, within: budget, whileWaiting: whileWaiting), abortRequested == nil {
+            if control.deliveryFailed.load(ordering: .relaxed) { return false }  // the pipeline stops and aborts
+            abortRequested = "\(tracker.inFlight) outputs still unacknowledged after \(budget / 1_000_000) ms"
+        }
+        if let reason = abortRequested {
+            abortAndRewind(transactions, reason: reason)
+            return false
+        }
+        let positions = tracker.takeCommitPositions()
+        guard !positions.isEmpty else { return true }
+        let offsets = positions.map { TopicPartitionOffset(topic: $0.0.topic, partition: $0.0.partition, offset: $0.1) }
+        do {
+            try transactions.commit(offsets)
+            return true
+        } catch where error.requiresAbort {
+            abortAndRewind(transactions, reason: "\(error)")
+        } catch {
+            transactionFailure = error
+        }
+        return false
+    }
+
+    /// Aborts the open transaction and moves every assigned partition back to its committed
+    /// offset, with fresh ledgers (reports of the aborted outputs are ignored).
+    private func abortAndRewind(_ transactions: TransactionalCommits, reason: String) {
+        abortRequested = nil
+        let partitions = assigned.sorted()
+        tracker.remove(partitions)
+        acknowledgedFloor.removeAll()
+        rewound = true
+        do {
+            try transactions.abort(reason: reason)
+        } catch {
+            transactionFailure = error
+            return
+        }
+        tracker.assign(partitions)
+        guard !partitions.isEmpty else { return }
+        do {
+            let committed = try consumer.committed(partitions, timeoutMs: transactions.timeoutMs)
+            try consumer.seek(
+                partitions.map { TopicPartitionOffset(topic: $0.topic, partition: $0.partition, offset: committed[$0] ?? restartOffset) },
+                timeoutMs: transactions.timeoutMs)
+        } catch {
+            // Without a rewind the next transaction would skip the aborted events: stop instead.
+            transactionFailure = error
+        }
     }
 
     private func commitSync(_ partitions: [TopicPartition], reason: String) {
@@ -171,7 +287,7 @@ final class OffsetCommitter {
             let remaining = partitions.map { tracker.inFlight(in: $0) } ?? tracker.inFlight
             if remaining == 0 { return true }
             if (try? whileWaiting()) == nil { return false }
-            if control.deliveryFailed.load(ordering: .relaxed) { return false }
+            if control.deliveryFailed.load(ordering: .relaxed) || abortRequested != nil { return false }
             if DispatchTime.now().uptimeNanoseconds >= deadline { return false }
             Thread.sleep(forTimeInterval: 0.001)
         }

@@ -272,6 +272,21 @@ final class OffsetTracker: Sendable {
         }
     }
 
+    /// Marks the output behind `token` as failed for good: its ledger stops committing there.
+    ///
+    /// - Returns: false for a token of a ledger that no longer exists (its partition was revoked,
+    ///   or rewound after an exactly-once abort) or that was already acknowledged.
+    func fail(_ token: UInt64, reason: String) -> Bool {
+        let id = UInt32(truncatingIfNeeded: token >> Self.sequenceBits)
+        let sequence = token & Self.sequenceMask
+        return state.withLock { state -> Bool in
+            guard let outcome = state.ledgers.update(id, { $0.acknowledge(sequence: sequence, failed: true) }) else { return false }
+            guard case .failed(let partition, let entry) = outcome else { return false }
+            state.failures.append(Failure(partition: partition, offset: entry.offset, reason: reason))
+            return true
+        }
+    }
+
     /// Marks the outputs behind `tokens` as acknowledged by the broker, under one lock (the
     /// delivery thread takes thousands of reports per poll; a lock round trip per report contended
     /// with the producing thread's `track`). Calls `body` with the kind and input timestamp of

@@ -11,6 +11,10 @@ import Logging
 /// librdkafka refuses it at once or the broker refuses it later (the delivery thread hands those
 /// back through ``PipelineControl/refusedOutputs``).
 ///
+/// In exactly-once mode a refused output cannot be replaced inside its transaction (the refusal
+/// makes the transaction abort): the writer remembers its source, has the committer abort and
+/// rewind, and publishes the cut-down dead letter at once when that event comes again.
+///
 /// Confined to the pipeline's thread.
 final class OutputWriter {
     private let producer: KafkaProducer
@@ -22,6 +26,9 @@ final class OutputWriter {
     private let outputTopic: String
     private let deadLetterTopic: String
     private let oversize: OversizeOutputs
+    /// Exactly-once mode: inputs whose output the broker refused as too large in an aborted
+    /// transaction; the next time they are scored their output goes out cut down at once.
+    private var cutDownSources: Set<TopicPartitionOffset> = []
     /// The source headers of the output being produced, rewritten in place for each event (no
     /// allocation per event; librdkafka copies them).
     private var sourceHeaders = [
@@ -85,7 +92,13 @@ final class OutputWriter {
     }
 
     private func produceOutput(for message: KafkaMessage, in run: OffsetCommitter.PartitionRun, runtime: BatchRuntime, entry: Int32) throws {
-        let isPrediction = entry >= 0
+        var isPrediction = entry >= 0
+        if !cutDownSources.isEmpty, cutDownSources.remove(TopicPartitionOffset(topic: run.topic, partition: run.partition, offset: message.offset)) != nil {
+            isPrediction = false  // see `republishRefused`: tracked and counted as the dead letter it becomes
+            let token = tracker.track(ledger: run.ledger, offset: message.offset, timestampMs: message.timestampMs ?? runtime.scoredAt, kind: .deadLetter)
+            try publishRefusedAgain(message, in: run, runtime: runtime, entry: entry, token: token)
+            return
+        }
         let token = tracker.track(
             ledger: run.ledger, offset: message.offset, timestampMs: message.timestampMs ?? runtime.scoredAt,
             kind: isPrediction ? .prediction : .deadLetter)
@@ -166,11 +179,48 @@ final class OutputWriter {
         metrics.recordCutDownOutput(cause: cause)
     }
 
-    /// Publishes a cut-down dead letter for every output the broker refused as too large.
+    /// Exactly-once mode: publishes the cut-down dead letter for an input whose output the broker
+    /// refused in an aborted transaction.
+    private func publishRefusedAgain(_ message: KafkaMessage, in run: OffsetCommitter.PartitionRun, runtime: BatchRuntime, entry: Int32, token: UInt64) throws {
+        sourceHeaders[0].value = run.topicHeader
+        sourceHeaders[1].value = run.partitionHeader
+        sourceHeaders[2].value!.removeAll(keepingCapacity: true)
+        appendDecimal(message.offset, to: &sourceHeaders[2].value!)
+        let isPrediction = entry >= 0
+        try withBytes(message.key) { key in
+            if isPrediction {
+                try runtime.withPrediction(row: entry) { value in
+                    try publishCutDown(
+                        topic: outputTopic, key: key, value: value, headers: sourceHeaders, token: token, isPrediction: false,
+                        valueLimit: OversizeOutputs.valueBytesAfterBrokerRefusal, cause: "broker_refused")
+                }
+            } else {
+                try withBytes(message.value) { value in
+                    try publishCutDown(
+                        topic: deadLetterTopic, key: key, value: value,
+                        headers: [KafkaHeader(name: "error", string: runtime.reason(entry).description)] + sourceHeaders, token: token,
+                        isPrediction: false, valueLimit: OversizeOutputs.valueBytesAfterBrokerRefusal, cause: "broker_refused")
+                }
+            }
+        }
+    }
+
+    /// Publishes a cut-down dead letter for every output the broker refused as too large (in
+    /// exactly-once mode: remembers them and asks for the transaction to be aborted instead).
     func republishRefused() throws {
         let refused = control.refusedOutputs.withLock { refused in
             defer { refused.removeAll() }
             return refused
+        }
+        if committer.transactions != nil, !refused.isEmpty {
+            for output in refused {
+                func header(_ name: String) -> String? { output.message.headers.first { $0.name == name }?.stringValue }
+                guard let topic = header("source.topic"), let partition = header("source.partition").flatMap(Int.init),
+                      let offset = header("source.offset").flatMap(Int64.init) else { continue }
+                cutDownSources.insert(TopicPartitionOffset(topic: topic, partition: partition, offset: offset))
+            }
+            committer.abortRequested = committer.abortRequested ?? "the broker refused \(refused.count) output(s) as too large: they go out cut down after the rewind"
+            return
         }
         for output in refused {
             let message = output.message

@@ -34,6 +34,24 @@ public struct ScoringConfiguration: Sendable {
     /// within the session timeout takes its partitions back without a rebalance. Unique per
     /// instance (a StatefulSet pod name, for example); nil = dynamic membership.
     public var instanceID: String?
+    /// What a consumed event's output is promised: at least once (the default) or exactly once.
+    public enum Guarantee: String, Sendable, CaseIterable {
+        /// Offsets are committed after the outputs are acknowledged: a crash re-scores a bounded
+        /// window, and readers may see an event's output twice.
+        case atLeastOnce = "at-least-once"
+        /// Kafka transactions (KIP-98, KIP-447): the outputs of a commit interval and the input
+        /// offsets they answer commit atomically, so `read_committed` readers see each event's
+        /// output once, at the cost of waiting for the commit.
+        case exactlyOnce = "exactly-once"
+    }
+    /// The delivery guarantee (`scorer run --guarantee`).
+    public var guarantee = Guarantee.atLeastOnce
+    /// The producer's `transactional.id` in exactly-once mode: a restarted instance with the same
+    /// id aborts what its predecessor left open and fences it. nil = `scorer-GROUP-INSTANCE_ID`
+    /// with `instanceID`, else a random one per process (a crashed instance's open transaction
+    /// then holds back `read_committed` readers until the broker aborts it after
+    /// `transaction.timeout.ms`).
+    public var transactionalID: String?
     /// The model bundle folder (`model.json`, `features.json`, `card.json`, `reference.jsonl`).
     public var modelPath = "models/install-v1"
     /// A second bundle that scores every event too: its probability is published as `p_shadow`
@@ -104,6 +122,12 @@ public struct ScoringConfiguration: Sendable {
         try require(kafka.properties["partition.assignment.strategy"] == nil, "set the assignor with --assignor, not -X partition.assignment.strategy")
         try require(kafka.properties["group.instance.id"] == nil, "set the static member id with --instance-id, not -X group.instance.id")
         if let instanceID { try require(!instanceID.isEmpty && instanceID.count <= 249, "--instance-id must be 1 to 249 characters") }
+        try require(kafka.properties["transactional.id"] == nil, "transactions are set up by --guarantee exactly-once, not -X transactional.id")
+        if guarantee == .exactlyOnce {
+            try require(kafka.properties["isolation.level"].map { $0 == "read_committed" } ?? true,
+                "--guarantee exactly-once reads its input read_committed; remove -X isolation.level")
+            if let transactionalID { try require(!transactionalID.isEmpty, "the transactional id must not be empty") }
+        }
         for property in Self.managedProperties where kafka.properties[property] != nil {
             throw ScoringError.invalidKafkaConfiguration(
                 "-X \(property) is managed by the service for at-least-once delivery (manual commits, idempotent producer, acks=all); remove it")
@@ -129,6 +153,9 @@ public struct ScoringConfiguration: Sendable {
         if let instanceID { config.consumerProperties["group.instance.id"] = instanceID }
         config.autoCommit = false
         config.autoOffsetStore = false
+        // Exactly-once: inputs of aborted upstream transactions are never scored, and committed
+        // offsets are fetched only once no transaction of ours still holds them (KIP-447).
+        if guarantee == .exactlyOnce { config.consumerProperties["isolation.level"] = "read_committed" }
         if config.autoOffsetReset == nil { config.autoOffsetReset = .earliest }
         config.statisticsIntervalMs = statisticsIntervalMs
         // Little prefetch: `KafkaConsumer` wakes librdkafka's fetchers as soon as its local queue
@@ -148,6 +175,28 @@ public struct ScoringConfiguration: Sendable {
         if config.properties[responseLimit] == nil, config.consumerProperties[responseLimit] == nil {
             let largestMessage = (config.properties["message.max.bytes"] ?? config.consumerProperties["message.max.bytes"]).flatMap { Int($0) }
             config.consumerProperties[responseLimit] = String(max(4 << 20, largestMessage ?? 0))
+        }
+        return config
+    }
+
+    /// The `transactional.id` an exactly-once service uses (see ``transactionalID``); nil when
+    /// it is random (chosen by the service once).
+    var stableTransactionalID: String? {
+        transactionalID ?? instanceID.map { "scorer-\(group)-\($0)" }
+    }
+
+    /// How long the broker lets a transaction stay open before aborting it, unless `-X
+    /// transaction.timeout.ms` says otherwise: short, because a crashed member's open transaction
+    /// holds back every `read_committed` reader of its output partitions until then (a restart
+    /// with the same transactional id ends it at once). Far above the commit interval.
+    static let defaultTransactionTimeoutMs = 10_000
+
+    /// The transactional producer's settings in exactly-once mode.
+    func transactionalProducerConfig(transactionalID: String) -> KafkaConfig {
+        var config = producerConfig
+        config.properties["transactional.id"] = transactionalID
+        if config.properties["transaction.timeout.ms"] == nil {
+            config.properties["transaction.timeout.ms"] = String(max(Self.defaultTransactionTimeoutMs, commitIntervalMs * 10))
         }
         return config
     }

@@ -20,6 +20,10 @@ public struct ScoringError: Error, Sendable, CustomStringConvertible, Equatable 
         /// The broker refused or lost an output message after all retries: the service stops
         /// without committing past it, so a restart re-scores the event.
         public static let deliveryFailed = Code(name: "delivery-failed")
+        /// Exactly-once mode: the transactional producer failed for good (fenced by a newer
+        /// instance with the same transactional id, or the broker's transactions broke); its open
+        /// transaction is never committed, so a restart re-scores its events.
+        public static let transactionFailed = Code(name: "transaction-failed")
         /// Committing offsets failed.
         public static let commitFailed = Code(name: "commit-failed")
         /// Consuming failed with a fatal error.

@@ -52,6 +52,7 @@ public final class ScoringMetrics: Sendable {
     private let batchSize: Recorder
     private let scoringTime: Timer
     private let endToEndLatency: Timer
+    private let transactionCommitTime: Timer
     private let producerQueueDepth: Gauge
     private let inFlightGauge: Gauge
     private let readyGauge: Gauge
@@ -82,6 +83,7 @@ public final class ScoringMetrics: Sendable {
         ]
         factory.durationHistogramBuckets = [
             "scorer_e2e_latency_seconds": latencyBuckets,
+            "scorer_transaction_commit_seconds": latencyBuckets,
             "scorer_scoring_seconds": [
                 .microseconds(50), .microseconds(100), .microseconds(250), .microseconds(500),
                 .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),
@@ -98,6 +100,7 @@ public final class ScoringMetrics: Sendable {
         batchSize = Recorder(label: "scorer_batch_size", aggregate: true, factory: factory)
         scoringTime = Timer(label: "scorer_scoring_seconds", factory: factory)
         endToEndLatency = Timer(label: "scorer_e2e_latency_seconds", factory: factory)
+        transactionCommitTime = Timer(label: "scorer_transaction_commit_seconds", factory: factory)
         producerQueueDepth = Gauge(label: "scorer_producer_queue_depth", factory: factory)
         inFlightGauge = Gauge(label: "scorer_in_flight", factory: factory)
         readyGauge = Gauge(label: "scorer_ready", factory: factory)
@@ -165,6 +168,15 @@ public final class ScoringMetrics: Sendable {
     /// message (`cause`: `producer_limit` or `broker_refused`).
     func recordCutDownOutput(cause: String) {
         counter("scorer_outputs_truncated_total", [("cause", cause)]).increment()
+    }
+
+    /// Counts a transaction of exactly-once mode by outcome (`committed` / `aborted`), with how
+    /// long its commit took (sending the offsets and committing).
+    func recordTransaction(committed: Bool, seconds: Double?) {
+        counter("scorer_transactions_total", [("outcome", committed ? "committed" : "aborted")]).increment()
+        if let seconds {
+            transactionCommitTime.recordNanoseconds(Int64(seconds * 1e9))
+        }
     }
 
     func recordOffsetReset(_ reset: OffsetReset) {

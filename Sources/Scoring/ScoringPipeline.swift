@@ -61,7 +61,8 @@ final class ScoringPipeline: @unchecked Sendable {
 
     init(
         configuration: ScoringConfiguration, consumer: KafkaConsumer, producer: KafkaProducer, tracker: OffsetTracker,
-        metrics: ScoringMetrics, models: ServingModels, slots: ModelSlots, control: PipelineControl, logger: Logger
+        metrics: ScoringMetrics, models: ServingModels, slots: ModelSlots, control: PipelineControl,
+        transactionalID: String?, logger: Logger
     ) {
         self.configuration = configuration
         self.consumer = consumer
@@ -73,8 +74,14 @@ final class ScoringPipeline: @unchecked Sendable {
         scorer = BatchScorer(
             models: models, slots: slots, maxBatch: configuration.maxBatch, explainTop: configuration.explainTop, metrics: metrics,
             logger: logger)
+        let transactions = transactionalID.map {
+            TransactionalCommits(
+                producer: producer, consumer: consumer, transactionalID: $0, timeoutMs: configuration.revocationTimeoutMs,
+                metrics: metrics, logger: logger)
+        }
         committer = OffsetCommitter(
-            consumer: consumer, tracker: tracker, metrics: metrics, control: control, configuration: configuration, logger: logger)
+            consumer: consumer, tracker: tracker, metrics: metrics, control: control, configuration: configuration,
+            transactions: transactions, logger: logger)
         writer = OutputWriter(
             producer: producer, tracker: tracker, committer: committer, metrics: metrics, control: control,
             configuration: configuration, logger: logger)
@@ -85,12 +92,20 @@ final class ScoringPipeline: @unchecked Sendable {
     /// Runs until a stop is requested (then drains and leaves the group) or a stage fails.
     func run() throws {
         defer { scorer.stop() }  // nothing is handed to the worker once this returns
+        if let transactions = committer.transactions {
+            do {
+                try transactions.start()
+            } catch {
+                throw ScoringError(.transactionFailed, "cannot start transactions (transactional.id \(transactions.transactionalID)): \(error)")
+            }
+        }
         try consumer.subscribe(topics: [configuration.inputTopic])
         committer.joinedGroup()
         let models = scorer.models
         logger.info("consuming", metadata: [
             "topic": "\(configuration.inputTopic)", "group": "\(configuration.group)",
             "assignor": "\(configuration.assignor.rawValue)", "instance": "\(configuration.instanceID ?? "dynamic")", "model": "\(models.primary.label)",
+            "guarantee": "\(configuration.guarantee.rawValue)\(committer.transactions.map { " (transactional.id \($0.transactionalID))" } ?? "")",
             "shadow": "\(models.shadow?.label ?? "none")",
             "canary": "\(models.canary.map { "\($0.label) (\(Double(models.canaryBasisPoints) / 100) %)" } ?? "none")",
             "kernel": "\(models.primary.forest.kernelDescription)",
@@ -128,6 +143,10 @@ final class ScoringPipeline: @unchecked Sendable {
         if control.deliveryFailed.load(ordering: .relaxed) {
             return .failed(ScoringError(.deliveryFailed, "an output was not delivered"))
         }
+        if let failure = committer.transactionFailure {
+            let fenced = failure.isFatal ? " (fenced: another instance uses transactional.id \(committer.transactions?.transactionalID ?? "?"))" : ""
+            return .failed(ScoringError(.transactionFailed, "the transactional producer failed\(fenced): \(failure); the open transaction is not committed, so its events are scored again after a restart"))
+        }
         let outstanding = writer.outstanding
         switch phase {
         case .consuming where outstanding >= configuration.maxInFlight && !committer.assigned.isEmpty:
@@ -154,9 +173,23 @@ final class ScoringPipeline: @unchecked Sendable {
             try scorer.score(batch, emit: write)
         }
         try writer.republishRefused()
-        committer.commitIfDue()
+        commitIfDue()
         committer.checkAssignmentWatchdog()
         metrics.recordProducerQueue(depth: writer.outstanding, inFlight: tracker.inFlight)
+    }
+
+    /// Commits when due; after an exactly-once abort, drops what was gathered or scored before
+    /// the rewind (those events are consumed again).
+    private func commitIfDue() {
+        committer.commitIfDue(whileWaiting: writer.republishRefused)
+        dropUnwrittenIfRewound()
+    }
+
+    private func dropUnwrittenIfRewound() {
+        guard committer.takeRewound() else { return }
+        scorer.discardOutstanding()
+        var gathered = gatherer.takeGathered()
+        gatherer.recycle(&gathered)
     }
 
     /// One turn while paused: keep serving the group (rebalances) and committing, without taking
@@ -165,7 +198,7 @@ final class ScoringPipeline: @unchecked Sendable {
         try scorer.finishOutstanding(emit: write)
         try gatherer.serve(timeoutMs: 1)
         try writer.republishRefused()
-        committer.commitIfDue()
+        commitIfDue()
         committer.checkAssignmentWatchdog()
         metrics.recordProducerQueue(depth: writer.outstanding, inFlight: tracker.inFlight)
     }
@@ -183,7 +216,9 @@ final class ScoringPipeline: @unchecked Sendable {
     private func finish(failure: (any Error)?) throws {
         let budget = control.isStopRequested ? control.drainTimeRemaining : 5_000_000_000
         let drained = committer.waitForAcknowledgements(of: nil, within: budget, whileWaiting: writer.republishRefused)
-        committer.commitAll(reason: "shutdown")
+        committer.commitAll(
+            reason: failure.map { "stopping after a failure: \($0)" } ?? "shutdown",
+            failed: failure != nil || control.deliveryFailed.load(ordering: .relaxed), whileWaiting: writer.republishRefused)
         do {
             try consumer.close()  // revokes (the handler commits again, harmlessly) and leaves the group
         } catch {
@@ -235,8 +270,10 @@ final class ScoringPipeline: @unchecked Sendable {
             try? scorer.finishOutstanding(emit: write)
             try? scorer.score(gatherer.takeGathered(), inline: true, emit: write)
             committer.revoke(event.partitions, whileWaiting: writer.republishRefused)
+            dropUnwrittenIfRewound()
         case .lost:
             committer.lose(event.partitions)
+            dropUnwrittenIfRewound()
         }
     }
 }

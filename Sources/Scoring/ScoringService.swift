@@ -32,6 +32,8 @@ public final class ScoringService: Service, Sendable {
     private let control: PipelineControl
     private let forwarder: RebalanceForwarder
     private let boundMetricsPort = Mutex<Int?>(nil)
+    /// Exactly-once mode: the producer's transactional id (nil at least once).
+    private let transactionalID: String?
 
     /// Validates the options, loads and proves the model bundles and creates the Kafka clients.
     ///
@@ -95,7 +97,16 @@ public final class ScoringService: Service, Sendable {
                     ])
                 }
             )
-            producer = try KafkaProducer(config: configuration.producerConfig, errorHandler: { error in
+            let transactionalID: String? = configuration.guarantee == .exactlyOnce
+                ? configuration.stableTransactionalID ?? "scorer-\(configuration.group)-" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
+                : nil
+            self.transactionalID = transactionalID
+            if transactionalID != nil, configuration.stableTransactionalID == nil {
+                logger.warning("--guarantee exactly-once without --instance-id: a random transactional id; if this process crashes, read_committed readers of its output partitions wait until the broker aborts its open transaction (transaction.timeout.ms); give each instance a stable --instance-id to end it at restart")
+            }
+            producer = try KafkaProducer(
+                config: transactionalID.map { configuration.transactionalProducerConfig(transactionalID: $0) } ?? configuration.producerConfig,
+                errorHandler: { error in
                 statisticsLogger.warning("producer: \(error)")
             })
         } catch {
@@ -127,7 +138,7 @@ public final class ScoringService: Service, Sendable {
         try await startupChecks()
         let pipeline = ScoringPipeline(
             configuration: configuration, consumer: consumer, producer: producer, tracker: tracker,
-            metrics: metrics, models: initialModels, slots: slots, control: control, logger: logger)
+            metrics: metrics, models: initialModels, slots: slots, control: control, transactionalID: transactionalID, logger: logger)
         forwarder.pipeline = pipeline
 
         try await withThrowingTaskGroup(of: Void.self) { group in

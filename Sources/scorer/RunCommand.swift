@@ -9,7 +9,7 @@ import Scoring
 struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Score impression events from Kafka in real time, at least once.",
+        abstract: "Score impression events from Kafka in real time, at least once or exactly once.",
         discussion: """
             Consumes impression events (JSON) from --input-topic in consumer group --group, \
             scores them in micro-batches with the model bundle, and produces one prediction per \
@@ -20,6 +20,14 @@ struct RunCommand: AsyncParsableCommand {
             the outputs of all earlier offsets of its partition, are acknowledged by the broker. \
             A crash re-scores a bounded window; nothing is lost. Start more instances with the \
             same --group to share the partitions.
+
+            --guarantee exactly-once wraps each commit interval in a Kafka transaction: the \
+            outputs and the input offsets they answer commit together (KIP-447), so readers with \
+            isolation.level=read_committed see each event's output exactly once, even across \
+            kill -9. Outputs become visible at the commit, so their latency grows by up to \
+            --commit-interval. The broker must support transactions; give each instance a \
+            stable --instance-id (it names the transactional id, so a restart aborts what the \
+            crashed process left open at once).
 
             Every bundle is proven when loaded: features.json must fit the model, and the model \
             must reproduce the probabilities XGBoost (model.json) or LightGBM (model.txt) gave the \
@@ -40,6 +48,7 @@ struct RunCommand: AsyncParsableCommand {
             scorer run --brokers @/tmp/scorer.bootstrap --model models/install-v1 --watch-model
             scorer run --brokers kafka:9092 -X security.protocol=SASL_SSL --group scorer-eu --metrics-port 9464
             scorer run --brokers kafka:9092 --model models/install-v1 --canary models/install-v2 --canary-percent 5
+            scorer run --brokers kafka:9092 --guarantee exactly-once --instance-id scorer-0
             """
     )
 
@@ -62,6 +71,9 @@ struct RunCommand: AsyncParsableCommand {
 
     @Option(name: .long, help: ArgumentHelp("Static group membership (group.instance.id): an instance restarted with the same id within the session timeout gets its partitions back without a rebalance. Unique per instance, e.g. the StatefulSet pod name. A static member leaving does not hand its partitions over before the session timeout.", valueName: "ID"))
     var instanceId: String?
+
+    @Option(name: .long, help: ArgumentHelp("at-least-once (the default: offsets are committed after the outputs are acknowledged; a crash may publish some outputs twice) or exactly-once (Kafka transactions: read_committed readers see each output once; outputs appear at each commit, up to --commit-interval later).", valueName: "MODE"))
+    var guarantee = ScoringConfiguration.Guarantee.atLeastOnce.rawValue
 
     @Option(name: .long, help: ArgumentHelp("Model bundle folder (model.json or model.txt, features.json, card.json).", valueName: "PATH"))
     var model = "models/install-v1"
@@ -111,7 +123,7 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Outputs awaiting broker acknowledgement above which consumption pauses.", valueName: "N"))
     var maxInFlight = 50_000
 
-    @Option(name: .long, help: ArgumentHelp("Milliseconds between offset commits.", valueName: "MS"))
+    @Option(name: .long, help: ArgumentHelp("Milliseconds between offset commits (with --guarantee exactly-once: between transaction commits, which is when outputs become visible to read_committed readers).", valueName: "MS"))
     var commitInterval = 100
 
     @Option(name: .long, help: ArgumentHelp("trace, debug, info, notice, warning, error or critical. Event payloads are only logged at trace.", valueName: "LEVEL"))
@@ -136,6 +148,12 @@ struct RunCommand: AsyncParsableCommand {
         }
         if ScoringConfiguration.Assignor(rawValue: assignor) == nil {
             throw ValidationError("--assignor must be one of \(ScoringConfiguration.Assignor.allCases.map(\.rawValue).joined(separator: ", ")) (got '\(assignor)').")
+        }
+        if ScoringConfiguration.Guarantee(rawValue: guarantee) == nil {
+            throw ValidationError("--guarantee must be one of \(ScoringConfiguration.Guarantee.allCases.map(\.rawValue).joined(separator: ", ")) (got '\(guarantee)').")
+        }
+        if commitInterval < 1 || commitInterval > 600_000 {
+            throw ValidationError("--commit-interval must be between 1 and 600000 ms (got \(commitInterval)).")
         }
         if let instanceId, instanceId.isEmpty || instanceId.count > 249 {
             throw ValidationError("--instance-id must be 1 to 249 characters (got \(instanceId.count)).")
@@ -165,6 +183,7 @@ struct RunCommand: AsyncParsableCommand {
             scoring.group = group
             scoring.assignor = ScoringConfiguration.Assignor(rawValue: assignor) ?? .cooperativeSticky
             scoring.instanceID = instanceId
+            scoring.guarantee = ScoringConfiguration.Guarantee(rawValue: guarantee) ?? .atLeastOnce
             scoring.modelPath = model
             scoring.shadowModelPath = shadow
             scoring.canaryModelPath = canary

@@ -77,3 +77,50 @@ import Testing
         }
     }
 }
+
+/// Exactly-once settings: a transactional producer named after the instance, inputs read
+/// read_committed, and nothing of it taken from `-X`.
+@Suite struct ExactlyOnceSettingsTests {
+    func property(_ config: KafkaConfig, _ name: String, consumer: Bool) -> String? {
+        config.librdkafkaProperties(forConsumer: consumer).first { $0.name == name }?.value
+    }
+
+    @Test func atLeastOnceByDefaultWithNoTransactions() {
+        let configuration = ScoringConfiguration(kafka: KafkaConfig(bootstrapServers: "localhost:9092"))
+        #expect(configuration.guarantee == .atLeastOnce)
+        #expect(property(configuration.producerConfig, "transactional.id", consumer: false) == nil)
+        #expect(ScoringConfiguration.Guarantee.allCases.map(\.rawValue) == ["at-least-once", "exactly-once"])
+    }
+
+    @Test func theTransactionalIDFollowsTheInstanceID() throws {
+        var configuration = ScoringConfiguration(kafka: KafkaConfig(bootstrapServers: "localhost:9092"))
+        configuration.guarantee = .exactlyOnce
+        configuration.group = "scorer-eu"
+        #expect(configuration.stableTransactionalID == nil)  // random per process then
+        configuration.instanceID = "scorer-1"
+        #expect(configuration.stableTransactionalID == "scorer-scorer-eu-scorer-1")
+        let producer = configuration.transactionalProducerConfig(transactionalID: "scorer-scorer-eu-scorer-1")
+        #expect(property(producer, "transactional.id", consumer: false) == "scorer-scorer-eu-scorer-1")
+        #expect(property(producer, "transaction.timeout.ms", consumer: false) == "10000")
+        #expect(property(producer, "enable.idempotence", consumer: false) == "true")
+        #expect(property(configuration.consumerConfig, "isolation.level", consumer: true) == "read_committed")
+        // librdkafka accepts the pair (checked when the clients are made; no broker needed).
+        #expect(throws: Never.self) { _ = try KafkaProducer(config: producer) }
+        try configuration.validate()
+    }
+
+    @Test func aLongerTransactionTimeoutFromDashXWins() {
+        var configuration = ScoringConfiguration(kafka: KafkaConfig(bootstrapServers: "localhost:9092", properties: ["transaction.timeout.ms": "60000"]))
+        configuration.guarantee = .exactlyOnce
+        #expect(property(configuration.transactionalProducerConfig(transactionalID: "t"), "transaction.timeout.ms", consumer: false) == "60000")
+    }
+
+    @Test func transactionsAreNotSetUpThroughDashX() {
+        let named = ScoringConfiguration(kafka: KafkaConfig(bootstrapServers: "localhost:9092", properties: ["transactional.id": "mine"]))
+        #expect(throws: ScoringError.self) { try named.validate() }
+        var uncommitted = ScoringConfiguration(kafka: KafkaConfig(bootstrapServers: "localhost:9092", properties: ["isolation.level": "read_uncommitted"]))
+        #expect(throws: Never.self) { try uncommitted.validate() }  // fine at least once
+        uncommitted.guarantee = .exactlyOnce
+        #expect(throws: ScoringError.self) { try uncommitted.validate() }
+    }
+}

@@ -305,8 +305,10 @@ def throughput_round(side, args, brokers, brokers_file, round_no, logdir):
         done, polls = 0, 0
         while True:
             svc.check_alive()
-            samples.append((time.monotonic(), outputs.acknowledged() - base, svc.cpu(),
-                            cpu_seconds(args.broker_pid)))
+            # --progress committed: the group's committed offsets (what exactly-once makes visible
+            # to read_committed readers, at each transaction) instead of the outputs acknowledged.
+            done_now = progress.committed() if getattr(args, "progress", "outputs") == "committed" else outputs.acknowledged() - base
+            samples.append((time.monotonic(), done_now, svc.cpu(), cpu_seconds(args.broker_pid)))
             if profile and perf is None and not perf_marks and samples[-1][1] >= 0.05 * total:
                 perf = subprocess.Popen(["perf", "record", "-q", "-e", "cpu-clock", "-F", str(args.perf_frequency), "-g",
                                          "-p", str(svc.pid), "-o", perf_out], stdout=subprocess.DEVNULL,
@@ -485,12 +487,27 @@ class TansuBroker(DevelopmentBroker):
         self.log.close()
 
 
+class NoidaBroker(TansuBroker):
+    """noida-db's Kafka (scripts/noida.sh run), the broker here whose transactions hide aborted
+    records (exactly-once runs), with the given topics; yields (address, bootstrap file)."""
+
+    def __init__(self, args, logdir, name, partitions, topics):
+        super().__init__(args, logdir, name, partitions, topics)
+        self.argv[1] = os.path.join(REPO, "scripts", "noida.sh")
+
+
+BROKERS = {"mock": DevelopmentBroker, "tansu": TansuBroker, "noida": NoidaBroker}
+
+
 def broker_pid(brokers: str, fallback: int) -> int:
-    """The broker process: Tansu's own (found by its listener), or `scorer broker` (the mock
-    cluster runs inside it)."""
-    found = subprocess.run(["pgrep", "-f", f"tansu broker --listener-url tcp://{brokers}"],
-                           capture_output=True, text=True).stdout.split()
-    return int(found[0]) if found else fallback
+    """The broker process: Tansu's or noida-db's own (found by its listener), or `scorer broker`
+    (the mock cluster runs inside it)."""
+    port = brokers.rsplit(":", 1)[-1]
+    for pattern in (f"tansu broker --listener-url tcp://{brokers}", f"noida-db start .*--kafka-port {port}"):
+        found = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split()
+        if found:
+            return int(found[0])
+    return fallback
 
 
 def main():

@@ -49,6 +49,13 @@ def main() -> None:
     p.add_argument("--partitions", type=int, default=64, help="partitions of the backlog topic (the mock keeps ~5 MB each)")
     p.add_argument("--repeats", type=int, default=5, help="rounds per side")
     p.add_argument("--round-timeout", type=float, default=600)
+    p.add_argument("--broker", choices=sorted(compare.BROKERS), default="mock",
+                   help="mock: librdkafka's mock cluster (scorer broker); tansu or noida: an independent broker "
+                        "(scripts/tansu.sh, scripts/noida.sh; noida-db's transactions hide aborted records, so "
+                        "exactly-once sides need it); run the sides through scripts/librdkafka.sh exec for Tansu")
+    p.add_argument("--progress", choices=["outputs", "committed"], default="outputs",
+                   help="what a round's rate counts: outputs acknowledged by the broker (default; a fine clock), or "
+                        "input offsets committed by the group (what exactly-once makes visible, at each commit)")
     args = p.parse_args()
     if len(args.side) < 2:
         p.error("give at least two --side")
@@ -73,14 +80,14 @@ def main() -> None:
     logdir = tempfile.mkdtemp(prefix="scorer-ab-")
     compare.log(f"logs in {logdir}")
     results: dict[str, list[dict]] = {name: [] for name in names}
-    broker = compare.DevelopmentBroker(args, logdir, "ab", args.partitions, ["backlog", "backlog.out", "backlog.dlq"])
+    broker = compare.BROKERS[args.broker](args, logdir, "ab", args.partitions, ["backlog", "backlog.out", "backlog.dlq"])
     with broker as (brokers, brokers_file):
-        args.broker_pid = broker.proc.pid
+        args.broker_pid = compare.broker_pid(brokers, broker.proc.pid)
         compare.log(f"producing a backlog of {args.backlog:,} events over {args.partitions} partitions")
         subprocess.run([sys.executable, os.path.join(HERE, "produce_events.py"), "--brokers", f"@{brokers_file}",
                         "--topic", "backlog", "--count", str(args.backlog), "--model", args.model],
                        check=True, cwd=REPO)
-        low, high = compare.watermarks(brokers, "backlog", args.partitions)
+        low, high = compare.watermarks(brokers, "backlog", args.partitions) if args.broker != "tansu" else (0, args.backlog)
         if low != 0 or high != args.backlog:
             raise SystemExit(f"error: the broker holds offsets {low}..{high}, not 0..{args.backlog}: use more --partitions")
         for r in range(1, args.repeats + 1):
@@ -92,7 +99,8 @@ def main() -> None:
     base_rate = statistics.median(x["rate"] for x in results[first])
     base_cpu = statistics.median(x["cpu_s_per_million"] for x in results[first])
     print()
-    print(f"Drain of {args.backlog:,} events over {args.partitions} partitions, median of {args.repeats} interleaved rounds")
+    print(f"Drain of {args.backlog:,} events over {args.partitions} partitions ({args.broker}; progress: {args.progress}), "
+          f"median of {args.repeats} interleaved rounds")
     width = max(len(n) for n in names) + 2
     print(f"  {'side':{width}}{'events/s':>12}{'ratio':>9}{'CPU-s/M':>10}{'ratio':>9}   rounds (events/s / CPU-s per M)")
     for name in names:

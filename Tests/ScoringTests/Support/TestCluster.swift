@@ -97,10 +97,15 @@ final class TestCluster: Sendable {
     /// coordinator delay (Tansu holds a join for half the session timeout).
     /// - Parameter distinct: count inputs answered (distinct `source` headers) instead of outputs,
     ///   so that inputs scored twice do not end the reading before every input is answered.
+    /// - Parameter readUncommitted: read with `isolation.level=read_uncommitted` (outputs of open
+    ///   and aborted transactions too) instead of librdkafka's default, `read_committed`.
     func readOutputs(
-        atLeast count: Int, timeout: Duration, settle: Duration = .milliseconds(500), distinct: Bool = false
+        atLeast count: Int, timeout: Duration, settle: Duration = .milliseconds(500), distinct: Bool = false,
+        readUncommitted: Bool = false
     ) async throws -> [Output] {
-        let config = self.config
+        var isolated = self.config
+        if readUncommitted { isolated.consumerProperties["isolation.level"] = "read_uncommitted" }
+        let config = isolated
         let deadline = ContinuousClock.now + timeout
         return try await KafkaThread.run(name: "test-read") {
             let consumer = try KafkaConsumer(config: config)

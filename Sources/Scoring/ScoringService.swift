@@ -102,7 +102,7 @@ public final class ScoringService: Service, Sendable {
                 : nil
             self.transactionalID = transactionalID
             if transactionalID != nil, configuration.stableTransactionalID == nil {
-                logger.warning("--guarantee exactly-once without --instance-id: a random transactional id; if this process crashes, read_committed readers of its output partitions wait until the broker aborts its open transaction (transaction.timeout.ms); give each instance a stable --instance-id to end it at restart")
+                logger.warning("--guarantee exactly-once without --transactional-id or --instance-id: a random transactional id; if this process crashes, read_committed readers of its output partitions wait until the broker aborts its open transaction (transaction.timeout.ms); give each instance a stable --transactional-id (or --instance-id) to end it at restart")
             }
             producer = try KafkaProducer(
                 config: transactionalID.map { configuration.transactionalProducerConfig(transactionalID: $0) } ?? configuration.producerConfig,

@@ -26,8 +26,8 @@ struct RunCommand: AsyncParsableCommand {
             isolation.level=read_committed see each event's output exactly once, even across \
             kill -9. Outputs become visible at the commit, so their latency grows by up to \
             --commit-interval. The broker must support transactions; give each instance a \
-            stable --instance-id (it names the transactional id, so a restart aborts what the \
-            crashed process left open at once).
+            stable --transactional-id (or --instance-id, which names it), so a restart aborts \
+            what the crashed process left open at once.
 
             Every bundle is proven when loaded: features.json must fit the model, and the model \
             must reproduce the probabilities XGBoost (model.json) or LightGBM (model.txt) gave the \
@@ -74,6 +74,9 @@ struct RunCommand: AsyncParsableCommand {
 
     @Option(name: .long, help: ArgumentHelp("at-least-once (the default: offsets are committed after the outputs are acknowledged; a crash may publish some outputs twice) or exactly-once (Kafka transactions: read_committed readers see each output once; outputs appear at each commit, up to --commit-interval later).", valueName: "MODE"))
     var guarantee = ScoringConfiguration.Guarantee.atLeastOnce.rawValue
+
+    @Option(name: .long, help: ArgumentHelp("With --guarantee exactly-once: the producer's transactional.id, unique per instance and the same after a restart, so the restarted process aborts what the crashed one left open at once and fences it. Default: scorer-GROUP-ID with --instance-id ID, else random per process (a crash then holds back read_committed readers of its output partitions until the broker's transaction timeout, 10 s here).", valueName: "ID"))
+    var transactionalId: String?
 
     @Option(name: .long, help: ArgumentHelp("Model bundle folder (model.json or model.txt, features.json, card.json).", valueName: "PATH"))
     var model = "models/install-v1"
@@ -152,6 +155,10 @@ struct RunCommand: AsyncParsableCommand {
         if ScoringConfiguration.Guarantee(rawValue: guarantee) == nil {
             throw ValidationError("--guarantee must be one of \(ScoringConfiguration.Guarantee.allCases.map(\.rawValue).joined(separator: ", ")) (got '\(guarantee)').")
         }
+        if let transactionalId {
+            if guarantee != ScoringConfiguration.Guarantee.exactlyOnce.rawValue { throw ValidationError("--transactional-id needs --guarantee exactly-once.") }
+            if transactionalId.isEmpty { throw ValidationError("--transactional-id must not be empty.") }
+        }
         if commitInterval < 1 || commitInterval > 600_000 {
             throw ValidationError("--commit-interval must be between 1 and 600000 ms (got \(commitInterval)).")
         }
@@ -184,6 +191,7 @@ struct RunCommand: AsyncParsableCommand {
             scoring.assignor = ScoringConfiguration.Assignor(rawValue: assignor) ?? .cooperativeSticky
             scoring.instanceID = instanceId
             scoring.guarantee = ScoringConfiguration.Guarantee(rawValue: guarantee) ?? .atLeastOnce
+            scoring.transactionalID = transactionalId
             scoring.modelPath = model
             scoring.shadowModelPath = shadow
             scoring.canaryModelPath = canary

@@ -104,8 +104,9 @@ extension ScorerProcessTests {
     }
 
     /// The same chaos with `--guarantee exactly-once`: read `read_committed`, every input has
-    /// exactly one prediction. Each member slot keeps its `--instance-id` (so its transactional
-    /// id) across restarts: a restart aborts what the killed process left open.
+    /// exactly one prediction. Each member slot keeps its `--transactional-id` across restarts: a
+    /// restart aborts what the killed process left open. (Dynamic membership: noida-db 0.2.3 hands
+    /// a restarted static member another member's partitions, BENCHMARKS.md.)
     @Test(.enabled(if: TestBroker.selected.rawValue == "noida", ScorerProcessTests.needsTransactions))
     func exactlyOnceChaosKillsAndRestartsAnswerEveryEventOnce() async throws {
         try await runChaos(ChaosPlan.fromEnvironment, exactlyOnce: true)
@@ -114,7 +115,7 @@ extension ScorerProcessTests {
     func runChaos(_ plan: ChaosPlan, exactlyOnce: Bool) async throws {
         let rounds = plan.kills + plan.terms
         func extra(_ slot: Int) -> [String] {
-            ["--assignor", plan.assignor] + (exactlyOnce ? ["--guarantee", "exactly-once", "--instance-id", "chaos-\(slot)"] : [])
+            ["--assignor", plan.assignor] + (exactlyOnce ? ["--guarantee", "exactly-once", "--transactional-id", "chaos-\(slot)"] : [])
         }
         // Predictions are ~300 bytes: with as many output partitions as input ones, the mock's
         // ~5 MB per partition holds every output until it is read back.

@@ -50,7 +50,7 @@ run() {
   "$binary" broker --listener-url "tcp://127.0.0.1:$port" --advertised-listener-url "tcp://127.0.0.1:$port" --silent &
   local pid=$!
   # SIGKILL: storage is in memory, and on SIGTERM Tansu waits for its clients to disconnect.
-  trap 'kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -f "$bootstrap_file"' EXIT
+  trap 'kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; rm -f "$bootstrap_file"' EXIT
   trap 'exit 0' TERM INT
   for _ in $(seq 100); do
     (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break

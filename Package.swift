@@ -146,7 +146,7 @@ let package = Package(
         .testTarget(name: "ForestTests", dependencies: ["Forest"], resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
         .testTarget(name: "FeaturesTests", dependencies: ["Features"], resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
         .testTarget(name: "ModelBundlesTests", dependencies: ["ModelBundles", "Features", "Forest"], exclude: ["Fixtures"], swiftSettings: swiftSettings),
-        .testTarget(name: "KafkaTests", dependencies: ["Kafka", "KafkaOptions"], swiftSettings: swiftSettings),
+        .testTarget(name: "KafkaTests", dependencies: ["Kafka", "KafkaOptions", "TestBrokers"], swiftSettings: swiftSettings),
         .testTarget(name: "ScoringTests", dependencies: ["Scoring", "Kafka", "Forest", "Features", "ModelBundles", "TestBrokers"], swiftSettings: swiftSettings),
         .testTarget(name: "MonitorTests", dependencies: ["Monitor", "Kafka", "TestBrokers"], swiftSettings: swiftSettings),
         .testTarget(name: "LoadSimulatorTests", dependencies: ["LoadSimulator", "Kafka", "TestBrokers"], swiftSettings: swiftSettings),

@@ -122,6 +122,76 @@ public final class KafkaAdmin: @unchecked Sendable {
         }
     }
 
+    // MARK: - Topics
+
+    /// Creates `name` with `partitions` partitions, replication factor 1 and the broker's default
+    /// topic settings (CreateTopics through librdkafka's admin API).
+    ///
+    /// Returns once the broker has created the topic (it waits up to `timeoutMs` for that); on a
+    /// cluster of several brokers the others may list it in their metadata a moment later.
+    /// librdkafka's mock cluster has no CreateTopics: use `DevelopmentCluster.createTopic` there.
+    /// - Throws: `KafkaError` `.invalidArgument` for an empty name or fewer than 1 partition;
+    ///   `.brokerUnreachable` when no broker answers within `timeoutMs`; otherwise the broker's
+    ///   refusal, with its code (`librdkafkaName` `TOPIC_ALREADY_EXISTS` when the topic exists,
+    ///   `TOPIC_EXCEPTION` for a name Kafka does not allow); `.timedOut` when a broker
+    ///   that answers metadata requests does not answer CreateTopics (the mock cluster).
+    public func createTopic(_ name: String, partitions: Int, timeoutMs: Int) throws(KafkaError) {
+        guard !name.isEmpty, partitions >= 1 else {
+            throw KafkaError.invalidArgument("a topic needs a name and at least one partition (got '\(name)', \(partitions))")
+        }
+        var errorText = [CChar](repeating: 0, count: 512)
+        func text() -> String { String(decoding: errorText.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) }
+        guard let newTopic = rd_kafka_NewTopic_new(name, Int32(clamping: partitions), 1, &errorText, errorText.count) else {
+            throw KafkaError.invalidArgument("cannot create topic '\(name)': \(text())")
+        }
+        defer { rd_kafka_NewTopic_destroy(newTopic) }
+        guard let options = rd_kafka_AdminOptions_new(handle, RD_KAFKA_ADMIN_OP_CREATETOPICS) else {
+            throw KafkaError.invalidArgument("librdkafka could not allocate admin options")
+        }
+        defer { rd_kafka_AdminOptions_destroy(options) }
+        let timeout = Int32(clamping: max(timeoutMs, 1))
+        for set in [rd_kafka_AdminOptions_set_request_timeout, rd_kafka_AdminOptions_set_operation_timeout] {
+            let err = set(options, timeout, &errorText, errorText.count)
+            if err != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError.invalidArgument("timeout \(timeoutMs) ms: \(text())") }
+        }
+        // A queue of its own for the one result event (the main queue carries error events).
+        let resultQueue = rd_kafka_queue_new(handle)
+        defer { rd_kafka_queue_destroy(resultQueue) }
+        var topics: [OpaquePointer?] = [newTopic]
+        rd_kafka_CreateTopics(handle, &topics, 1, options, resultQueue)
+        // librdkafka answers within the request timeout; the margin covers its own scheduling.
+        guard let event = rd_kafka_queue_poll(resultQueue, timeout &+ 5_000) else {
+            throw KafkaError(code: .timedOut, message: "creating topic '\(name)' on \(bootstrapServers): no result within \(timeoutMs) ms")
+        }
+        defer { rd_kafka_event_destroy(event) }
+        let requestError = rd_kafka_event_error(event)
+        if requestError == RD_KAFKA_RESP_ERR__TIMED_OUT {
+            // Unreachable, or reachable but silent: a broker without CreateTopics (librdkafka's
+            // mock cluster) never answers it.
+            try checkConnection(timeoutMs: 2_000)
+            throw KafkaError(
+                code: .timedOut,
+                message: "creating topic '\(name)' on \(bootstrapServers): no answer to CreateTopics within \(timeoutMs) ms, though the broker answers metadata requests (a broker without CreateTopics, such as librdkafka's mock cluster, never answers it)",
+                librdkafkaCode: requestError.rawValue, librdkafkaName: String(cString: rd_kafka_err2name(requestError)), isRetriable: true)
+        }
+        if requestError != RD_KAFKA_RESP_ERR_NO_ERROR {
+            try checkConnection(timeoutMs: 0, failure: requestError)
+            throw KafkaError.librdkafka(requestError, "cannot create topic '\(name)' on \(bootstrapServers): \(String(cString: rd_kafka_event_error_string(event)))")
+        }
+        var count = 0
+        guard let result = rd_kafka_event_CreateTopics_result(event),
+              let results = rd_kafka_CreateTopics_result_topics(result, &count), count == 1, let topic = results[0] else {
+            throw KafkaError.invalidArgument("creating topic '\(name)': librdkafka returned no result for it")
+        }
+        let topicError = rd_kafka_topic_result_error(topic)
+        if topicError != RD_KAFKA_RESP_ERR_NO_ERROR {
+            let detail = rd_kafka_topic_result_error_string(topic).map { String(cString: $0) } ?? String(cString: rd_kafka_err2str(topicError))
+            throw KafkaError.librdkafka(topicError, "cannot create topic '\(name)' on \(bootstrapServers): \(detail)")
+        }
+    }
+
+    // MARK: - Connection
+
     /// Checks that a broker answers a metadata request within `timeoutMs`.
     /// - Throws: `KafkaError` `.brokerUnreachable` (or `.brokerIncompatible` with a diagnosis).
     public func checkConnection(timeoutMs: Int) throws(KafkaError) {

@@ -1,9 +1,11 @@
 import Foundation
 import Kafka
+import TestBrokers
 import Testing
 
-/// Consumer-group behaviour over TCP against the development cluster: partition split,
-/// rebalance on join, commits that survive a restart.
+/// Consumer-group behaviour over TCP against the broker the run selects (`TestBroker`: the mock
+/// cluster, or Tansu / noida-db in `scripts/test-brokers.sh`): partition split, rebalance on
+/// join with either protocol, commits that survive a restart.
 @Suite("Consumer groups", .serialized, .timeLimit(.minutes(2)))
 struct ConsumerGroupTests {
     /// Collects rebalance events of one consumer (handlers run on the polling thread).
@@ -30,17 +32,31 @@ struct ConsumerGroupTests {
         return done()
     }
 
-    @Test("Two members split the partitions; a third joining rebalances them over all three")
-    func splitAndRebalance() async throws {
+    @Test("Eager (range): two members split the partitions; a third joining rebalances them over all three")
+    func splitAndRebalanceEager() async throws {
+        try await splitAndRebalance(assignor: "range")
+    }
+
+    @Test(
+        "Incremental (cooperative-sticky): two members split the partitions; a third joining rebalances them over all three",
+        .disabled(if: TestBroker.selected == .noida, Comment(rawValue: TestBroker.noidaLosesCooperativeJoins)))
+    func splitAndRebalanceCooperative() async throws {
+        try await splitAndRebalance(assignor: "cooperative-sticky")
+    }
+
+    /// Two members of a group with `assignor` hold 3 of 6 partitions each; with a third, 2 each.
+    func splitAndRebalance(assignor: String) async throws {
         try await KafkaThread.run {
-            let cluster = try DevelopmentCluster(brokers: 1)
+            let cluster = try TestBroker()
             let topic = uniqueName("split")
             try cluster.createTopic(topic, partitions: 6)
             let group = uniqueName("g")
             let trackers = (0..<3).map { _ in Assignments() }
+            var config = testConsumerConfig(cluster, group: group)
+            config.consumerProperties["partition.assignment.strategy"] = assignor
             func member(_ index: Int) throws -> KafkaConsumer {
                 let tracker = trackers[index]
-                let consumer = try KafkaConsumer(config: testConsumerConfig(cluster, group: group), rebalanceHandler: { tracker.handle($0) })
+                let consumer = try KafkaConsumer(config: config, rebalanceHandler: { tracker.handle($0) })
                 try consumer.subscribe(topics: [topic])
                 return consumer
             }
@@ -68,7 +84,7 @@ struct ConsumerGroupTests {
     @Test("Committed offsets survive a consumer restart; the next member resumes where it left off")
     func committedOffsetsSurviveRestart() async throws {
         try await KafkaThread.run {
-            let cluster = try DevelopmentCluster(brokers: 1)
+            let cluster = try TestBroker()
             let topic = uniqueName("resume")
             try cluster.createTopic(topic, partitions: 1)
             let producer = try KafkaProducer(config: testProducerConfig(cluster))
@@ -100,7 +116,7 @@ struct ConsumerGroupTests {
     @Test("The revoke handler runs while the partitions are still assigned; commits never go backwards or get lost")
     func revokeHandlerRunsBeforePartitionsGo() async throws {
         try await KafkaThread.run {
-            let cluster = try DevelopmentCluster(brokers: 1)
+            let cluster = try TestBroker()
             let topic = uniqueName("revoke")
             try cluster.createTopic(topic, partitions: 2)
             let producer = try KafkaProducer(config: testProducerConfig(cluster))
@@ -133,14 +149,17 @@ struct ConsumerGroupTests {
             #expect(stillAssignedDuringRevoke.value.allSatisfy { $0 })
 
             // Real brokers accept a commit while a rebalance is being prepared; librdkafka's mock
-            // cluster refuses it (REBALANCE_IN_PROGRESS). Either way the committed position is
+            // cluster refuses it (REBALANCE_IN_PROGRESS), and so does noida-db 0.2.3, with
+            // ILLEGAL_GENERATION: it starts the next generation when a rebalance starts, not when
+            // it completes (BENCHMARKS.md, noida-db quirks). Either way the committed position is
             // the last accepted one, so the next owner re-reads from there and loses nothing.
-            let admin = try KafkaAdmin(config: KafkaConfig.developmentCluster(bootstrapServers: cluster.bootstrapServers))
+            let admin = try KafkaAdmin(config: cluster.config)
             let committed = try admin.lag(group: group, topic: topic, timeoutMs: 10_000).map(\.committed)
             switch try #require(revokeCommit.value) {
             case .success: #expect(committed == [5, 5])
             case .failure(let error):
-                #expect(error.code == .offsetCommitFailed && error.isRetriable, "\(error)")
+                #expect(error.code == .offsetCommitFailed, "\(error)")
+                #expect(cluster.kind == .noida ? error.librdkafkaName == "ILLEGAL_GENERATION" : error.isRetriable, "\(error)")
                 #expect(committed == [3, 3])
             }
             try second.close()

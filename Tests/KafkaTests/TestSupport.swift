@@ -1,5 +1,6 @@
 import Foundation
 import Kafka
+import TestBrokers
 
 /// Consumer settings for tests: the development-cluster preset plus short group timings, so
 /// joins and rebalances take about a second instead of librdkafka's production defaults.
@@ -9,6 +10,27 @@ func testConsumerConfig(_ cluster: DevelopmentCluster, group: String) -> KafkaCo
     config.autoOffsetReset = .earliest
     config.sessionTimeoutMs = 3000
     config.properties["heartbeat.interval.ms"] = "200"
+    return config
+}
+
+/// `testConsumerConfig` for the broker the run selects (`TestBroker`): its client settings, with a
+/// 3 s session on the mock cluster and the broker's own test session timeout elsewhere (noida-db
+/// refuses less than 6 s).
+func testConsumerConfig(_ broker: TestBroker, group: String) -> KafkaConfig {
+    var config = broker.config
+    config.groupID = group
+    config.autoOffsetReset = .earliest
+    if broker.kind == .mock { config.sessionTimeoutMs = 3000 }
+    config.properties["heartbeat.interval.ms"] = "200"
+    return config
+}
+
+/// `testProducerConfig` for the broker the run selects.
+func testProducerConfig(_ broker: TestBroker) -> KafkaConfig {
+    var config = broker.config
+    config.lingerMs = 1
+    config.acks = .all
+    config.idempotence = true
     return config
 }
 

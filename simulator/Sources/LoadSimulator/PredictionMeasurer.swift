@@ -1,20 +1,45 @@
 import Foundation
 public import Kafka
 
-/// Where a ``PredictionMeasurer`` reads answers from.
+/// Where a ``PredictionMeasurer`` reads answers from, and which of them.
 public struct MeasureSettings: Sendable, Hashable {
+    /// Which answers the measurer sees when the scorer writes them in Kafka transactions
+    /// (`scorer run --guarantee exactly-once`): its consumer's `isolation.level`. Answers written
+    /// without transactions (at-least-once) are seen either way.
+    public enum Isolation: String, Sendable, Hashable, CaseIterable {
+        /// Answers of committed transactions only, as a downstream `read_committed` consumer reads
+        /// them (librdkafka's default): an answer's latency includes the wait for its transaction
+        /// to commit, and answers of aborted transactions are never seen.
+        case readCommitted = "read-committed"
+        /// Every answer written, those of aborted and still-open transactions too: an input
+        /// answered again after an abort counts as a duplicate.
+        case readUncommitted = "read-uncommitted"
+
+        /// The librdkafka `isolation.level` value.
+        public var isolationLevel: String {
+            switch self {
+            case .readCommitted: "read_committed"
+            case .readUncommitted: "read_uncommitted"
+            }
+        }
+    }
+
     /// Topic the scorer publishes predictions to.
     public var predictionsTopic: String
     /// Topic the scorer sends unusable events to; `nil` to not read dead letters.
     public var deadLetterTopic: String?
     /// Timeout of the broker queries `start()` makes (metadata, watermarks).
     public var brokerTimeoutSeconds: Double
+    /// Which answers are read; it decides the consumer's `isolation.level`, whatever the Kafka
+    /// configuration given to the measurer says.
+    public var isolation: Isolation
 
     public init(predictionsTopic: String = "predictions", deadLetterTopic: String? = "impressions.dlq",
-                brokerTimeoutSeconds: Double = 10) {
+                brokerTimeoutSeconds: Double = 10, isolation: Isolation = .readCommitted) {
         self.predictionsTopic = predictionsTopic
         self.deadLetterTopic = deadLetterTopic
         self.brokerTimeoutSeconds = brokerTimeoutSeconds
+        self.isolation = isolation
     }
 }
 
@@ -56,6 +81,8 @@ public final class PredictionMeasurer: Sendable {
         var config = kafka
         config.groupID = nil
         config.autoCommit = false
+        config.properties["isolation.level"] = nil
+        config.consumerProperties["isolation.level"] = settings.isolation.isolationLevel
         self.ledger = ledger
         self.settings = settings
         self.kafka = config

@@ -22,7 +22,10 @@ struct Simulator: AsyncParsableCommand {
             --measure also reads the predictions (and dead letters) the scorer publishes and reports, \
             every second and at the end, end-to-end latency percentiles (send to prediction received, \
             HDR histogram), events with no answer (missing), duplicates and dead letters. After the last \
-            send it waits for the remaining answers until none has arrived for --drain.
+            send it waits for the remaining answers until none has arrived for --drain. It reads them \
+            read_committed by default (--isolation): against `scorer run --guarantee exactly-once` that is \
+            what downstream consumers see, and answers of aborted transactions are not counted; \
+            --isolation read-uncommitted counts them (as duplicates of the inputs answered again).
 
             --outcomes also sends each event's label (the test data's install column) to --outcomes-topic, \
             --outcome-delay after the event: {"id": <event id>, "installed": true|false, "ts": <ms>}, keyed \
@@ -79,6 +82,14 @@ struct Simulator: AsyncParsableCommand {
 
     @Option(help: "Dead-letter topic to read (with --measure); 'none' to skip it.")
     var deadLetterTopic = "impressions.dlq"
+
+    @Option(help: ArgumentHelp(
+        "Which answers --measure reads: read-committed (the default, as librdkafka's and as downstream readers of an exactly-once scorer read: answers of aborted transactions are not seen, and latency includes the wait for each transaction's commit) or read-uncommitted (every answer written, an input answered again after an aborted transaction counts as a duplicate). Without transactions both read the same.",
+        valueName: "level"))
+    var isolation = MeasureSettings.Isolation.readCommitted.rawValue
+
+    /// The parsed --isolation (validated in `validate()`).
+    var measureIsolation: MeasureSettings.Isolation { MeasureSettings.Isolation(rawValue: isolation) ?? .readCommitted }
 
     @Option(help: ArgumentHelp("After the last send, wait for answers until none arrived for this long.", valueName: "duration"))
     var drain = "10s"
@@ -137,6 +148,12 @@ struct Simulator: AsyncParsableCommand {
             throw ValidationError("--outcome-delay expects a duration like 2s or 500ms; got '\(outcomeDelay)'.")
         }
         guard (0...10_000).contains(lingerMs) else { throw ValidationError("--linger-ms must be 0...10000.") }
+        if MeasureSettings.Isolation(rawValue: isolation) == nil {
+            throw ValidationError("--isolation must be one of \(MeasureSettings.Isolation.allCases.map(\.rawValue).joined(separator: ", ")) (got '\(isolation)').")
+        }
+        if try connection.parsedProperties()["isolation.level"] != nil {
+            throw ValidationError("Set how --measure reads with --isolation read-committed|read-uncommitted, not -X isolation.level.")
+        }
         _ = try drifts()
     }
 
@@ -169,7 +186,8 @@ struct Simulator: AsyncParsableCommand {
             drainQuietSeconds: DurationText.seconds(drain)!)
         if measure || ramp != nil {
             settings.measure = MeasureSettings(
-                predictionsTopic: predictionsTopic, deadLetterTopic: deadLetterTopic == "none" ? nil : deadLetterTopic)
+                predictionsTopic: predictionsTopic, deadLetterTopic: deadLetterTopic == "none" ? nil : deadLetterTopic,
+                isolation: measureIsolation)
         }
         if let ramp {
             do throws(LoadSimulatorError) {
@@ -193,7 +211,7 @@ struct Simulator: AsyncParsableCommand {
         if !json {
             let what = ramp.map { "ramp \($0) events/s" } ?? "\(Int(rate)) events/s"
             print("Replaying \(catalog.count) events from \(data) to \(topic) on \(kafka.bootstrapServers) at \(what)"
-                  + (settings.measure != nil ? ", measuring \(predictionsTopic)" : "")
+                  + (settings.measure != nil ? ", measuring \(predictionsTopic) \(isolation)" : "")
                   + (outcomes ? ", outcomes to \(outcomesTopic) after \(outcomeDelay)" : "")
                   + (drift.isEmpty ? "" : ", drifted: " + drifts.map(\.description).joined(separator: ", ")) + " (Ctrl-C stops)")
         }

@@ -102,10 +102,7 @@ final class OutputWriter {
         let token = tracker.track(
             ledger: run.ledger, offset: message.offset, timestampMs: message.timestampMs ?? runtime.scoredAt,
             kind: isPrediction ? .prediction : .deadLetter)
-        sourceHeaders[0].value = run.topicHeader
-        sourceHeaders[1].value = run.partitionHeader
-        sourceHeaders[2].value!.removeAll(keepingCapacity: true)
-        appendDecimal(message.offset, to: &sourceHeaders[2].value!)
+        setSourceHeaders(run, offset: message.offset)
         do {
             try withBytes(message.key) { key in
                 if isPrediction {
@@ -182,10 +179,7 @@ final class OutputWriter {
     /// Exactly-once mode: publishes the cut-down dead letter for an input whose output the broker
     /// refused in an aborted transaction.
     private func publishRefusedAgain(_ message: KafkaMessage, in run: OffsetCommitter.PartitionRun, runtime: BatchRuntime, entry: Int32, token: UInt64) throws {
-        sourceHeaders[0].value = run.topicHeader
-        sourceHeaders[1].value = run.partitionHeader
-        sourceHeaders[2].value!.removeAll(keepingCapacity: true)
-        appendDecimal(message.offset, to: &sourceHeaders[2].value!)
+        setSourceHeaders(run, offset: message.offset)
         let isPrediction = entry >= 0
         try withBytes(message.key) { key in
             if isPrediction {
@@ -242,6 +236,14 @@ final class OutputWriter {
     }
 
     // MARK: - Helpers
+
+    /// Rewrites the source headers in place for the input at `offset` of `run`'s partition.
+    private func setSourceHeaders(_ run: OffsetCommitter.PartitionRun, offset: Int64) {
+        sourceHeaders[0].value = run.topicHeader
+        sourceHeaders[1].value = run.partitionHeader
+        sourceHeaders[2].value!.removeAll(keepingCapacity: true)
+        appendDecimal(offset, to: &sourceHeaders[2].value!)
+    }
 
     /// Appends `value` in decimal (what `String(value)` spells).
     private func appendDecimal(_ value: Int64, to bytes: inout [UInt8]) {

@@ -1,4 +1,8 @@
 import Foundation
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// What the child-process brokers (Tansu, noida-db) share: where their binaries are installed,
 /// free ports, and waiting until one listens.
@@ -26,6 +30,19 @@ enum LocalBrokerProcess {
             throw TestBrokerError("no broker binary at \(url.path): run \(installCommand) (or set \(override))")
         }
         return url
+    }
+
+    /// Takes the child process out of `slot` (so a second call does nothing), kills it with
+    /// SIGKILL and waits for it; returns whether there was one to stop.
+    @discardableResult
+    static func kill(_ slot: borrowing Mutex<Process?>) -> Bool {
+        guard let process = slot.withLock({ current -> Process? in
+            defer { current = nil }
+            return current
+        }) else { return false }
+        if process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        return true
     }
 
     /// A 127.0.0.1 port that was free a moment ago.

@@ -82,13 +82,8 @@ final class NoidaProcess: Sendable {
 
     /// Kills noida-db and removes its folder (idempotent).
     func stop() {
-        guard let process = process.withLock({ current -> Process? in
-            defer { current = nil }
-            return current
-        }) else { return }
         // SIGKILL: on a clean exit noida-db first saves all it holds to its data directory.
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+        guard LocalBrokerProcess.kill(process) else { return }
         try? FileManager.default.removeItem(at: folder)
     }
 

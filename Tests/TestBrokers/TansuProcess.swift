@@ -48,13 +48,8 @@ final class TansuProcess: Sendable {
     }
 
     func stop() {
-        guard let process = process.withLock({ current -> Process? in
-            defer { current = nil }
-            return current
-        }) else { return }
         // SIGKILL: its storage is in memory, and on SIGTERM Tansu waits for its clients to go.
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+        LocalBrokerProcess.kill(process)
     }
 
     /// `tansu topic create NAME --partitions N`.

@@ -182,6 +182,7 @@ struct Output: Sendable {
     let value: [UInt8]
     let headers: [String: String]
     var partition = -1
+    var offset: Int64 = -1
     /// The message timestamp: a prediction's `scored_at` (ms since the epoch).
     var timestampMs: Int64 = 0
 
@@ -195,6 +196,7 @@ struct Output: Sendable {
     init(_ message: KafkaMessage) {
         topic = message.topic
         partition = message.partition
+        offset = message.offset
         timestampMs = message.timestampMs ?? 0
         key = message.key.map { String(decoding: $0, as: UTF8.self) }
         value = Array(message.value ?? [])

@@ -31,11 +31,13 @@ final class MicroBatchGatherer {
 
     /// Polls until `maxBatch` events are gathered or `maxWait` has passed since the first one.
     ///
-    /// - Parameter holdingBack: another batch awaits producing (the worker's): return what has
-    ///   arrived without waiting for more, and do not block while idle.
+    /// - Parameters:
+    ///   - holdingBack: another batch awaits producing (the worker's): return what has arrived
+    ///     without waiting for more, and do not block while idle.
+    ///   - idleLimitMs: wait at most this long for a first event (a commit falls due then).
     /// - Returns: the micro-batch, empty when nothing arrived (idle: the loop commits and checks
     ///   its phase).
-    func gather(holdingBack: Bool) throws(KafkaError) -> MicroBatch {
+    func gather(holdingBack: Bool, idleLimitMs: Int? = nil) throws(KafkaError) -> MicroBatch {
         var deadline: UInt64?
         while gathered.count < maxBatch && !control.isStopRequested {
             var batch = spare.popLast() ?? KafkaMessageBatch()
@@ -57,7 +59,7 @@ final class MicroBatchGatherer {
                 try consumer.poll(into: &batch, maxMessages: wanted, timeoutMs: 0)
                 if batch.isEmpty && !holdingBack {
                     // Waits for the first event only, then takes the rest of what arrived with it.
-                    try consumer.poll(into: &batch, maxMessages: wanted, timeoutMs: idlePollMs)
+                    try consumer.poll(into: &batch, maxMessages: wanted, timeoutMs: min(idlePollMs, idleLimitMs ?? idlePollMs))
                 }
                 if batch.isEmpty {
                     spare.append(batch)

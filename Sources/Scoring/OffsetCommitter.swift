@@ -46,6 +46,13 @@ final class OffsetCommitter {
     private(set) var transactionFailure: KafkaError?
     private var rewound = false
     private let restartOffset: Int64
+    /// Exactly-once mode: when the open transaction got its first output (uptime ns); nil while
+    /// it has none. Its commit is due `commitInterval` after that, less what a commit takes.
+    private var transactionOpenedNanoseconds: UInt64?
+    /// Exactly-once mode: how long the latest commits took, from the wait for their last
+    /// acknowledgements to the broker's answer (a ring; the longest is the allowance).
+    private var recentCommitNanoseconds = [UInt64](repeating: 0, count: 8)
+    private var recentCommitIndex = 0
 
     init(
         consumer: KafkaConsumer, tracker: OffsetTracker, metrics: ScoringMetrics, control: PipelineControl,
@@ -173,12 +180,14 @@ final class OffsetCommitter {
         // lets commits go again (see `PipelineControl.rebalanceInProgress`).
         if control.rebalanceInProgress.load(ordering: .relaxed) { return }
         let now = DispatchTime.now().uptimeNanoseconds
-        guard now - lastCommitNanoseconds >= commitIntervalNanoseconds else { return }
-        lastCommitNanoseconds = now
         if let transactions {
+            guard let due = transactionDueNanoseconds, now >= due else { return }
+            lastCommitNanoseconds = now
             commitTransaction(transactions, within: Int64(transactions.timeoutMs) * 1_000_000, whileWaiting: whileWaiting)
             return
         }
+        guard now - lastCommitNanoseconds >= commitIntervalNanoseconds else { return }
+        lastCommitNanoseconds = now
         let positions = tracker.takeCommitPositions()
         guard !positions.isEmpty else { return }
         let offsets = positions.map { TopicPartitionOffset(topic: $0.0.topic, partition: $0.0.partition, offset: $0.1) }
@@ -205,6 +214,34 @@ final class OffsetCommitter {
 
     // MARK: - Transactions (exactly-once mode)
 
+    /// Exactly-once mode: notes that outputs went into the open transaction (the first starts
+    /// its clock).
+    func noteOutputsProduced() {
+        guard transactions != nil, transactionOpenedNanoseconds == nil else { return }
+        transactionOpenedNanoseconds = DispatchTime.now().uptimeNanoseconds
+    }
+
+    /// Exactly-once mode: when the open transaction must start committing (uptime ns) so that
+    /// its first output waits at most the commit interval to become visible: the interval after
+    /// that output, less the longest of the latest commits (at most half the interval). Without
+    /// outputs it is the plain interval after the last commit (positions alone still commit);
+    /// nil in at-least-once mode.
+    var transactionDueNanoseconds: UInt64? {
+        guard transactions != nil else { return nil }
+        guard let opened = transactionOpenedNanoseconds else { return lastCommitNanoseconds &+ commitIntervalNanoseconds }
+        let allowance = min(recentCommitNanoseconds.max() ?? 0, commitIntervalNanoseconds / 2)
+        return opened &+ commitIntervalNanoseconds &- allowance
+    }
+
+    /// Exactly-once mode: milliseconds until the open transaction's commit is due (0 when it is),
+    /// which bounds how long the loop may wait for events; nil in at-least-once mode and while
+    /// commits are held for a rebalance.
+    var millisecondsUntilTransactionDue: Int? {
+        guard let due = transactionDueNanoseconds, !control.rebalanceInProgress.load(ordering: .relaxed) else { return nil }
+        let now = DispatchTime.now().uptimeNanoseconds
+        return due > now ? Int((due - now) / 1_000_000) : 0
+    }
+
     /// Whether an abort rewound the assigned partitions since the last call: what the pipeline
     /// gathered or scored before it must be dropped (those events come again).
     func takeRewound() -> Bool {
@@ -218,6 +255,8 @@ final class OffsetCommitter {
     @discardableResult
     private func commitTransaction(_ transactions: TransactionalCommits, within budget: Int64, whileWaiting: () throws -> Void) -> Bool {
         guard transactionFailure == nil else { return false }
+        let started = DispatchTime.now().uptimeNanoseconds
+        defer { transactionOpenedNanoseconds = nil }  // the next transaction's clock starts at its first output
         if abortRequested == nil, !waitForAcknowledgements(of: nil, within: budget, whileWaiting: whileWaiting), abortRequested == nil {
             if control.deliveryFailed.load(ordering: .relaxed) { return false }  // the pipeline stops and aborts
             abortRequested = "\(tracker.inFlight) outputs still unacknowledged after \(budget / 1_000_000) ms"
@@ -231,6 +270,8 @@ final class OffsetCommitter {
         let offsets = positions.map { TopicPartitionOffset(topic: $0.0.topic, partition: $0.0.partition, offset: $0.1) }
         do {
             try transactions.commit(offsets)
+            recentCommitNanoseconds[recentCommitIndex] = DispatchTime.now().uptimeNanoseconds - started
+            recentCommitIndex = (recentCommitIndex + 1) % recentCommitNanoseconds.count
             return true
         } catch where error.requiresAbort {
             abortAndRewind(transactions, reason: "\(error)")
@@ -244,6 +285,7 @@ final class OffsetCommitter {
     /// offset, with fresh ledgers (reports of the aborted outputs are ignored).
     private func abortAndRewind(_ transactions: TransactionalCommits, reason: String) {
         abortRequested = nil
+        transactionOpenedNanoseconds = nil
         let partitions = assigned.sorted()
         tracker.remove(partitions)
         acknowledgedFloor.removeAll()

@@ -60,6 +60,7 @@ final class OutputWriter {
     /// Produces one output per event of `scored`, in order.
     func write(_ scored: ScoredBatch) throws {
         let runtime = scored.runtime
+        committer.noteOutputsProduced()
         metrics.recordBatch(size: scored.batch.count, scoringNanoseconds: scored.scoringNanoseconds, variants: runtime.variantStats)
         var index = 0
         var deadLetters = 0

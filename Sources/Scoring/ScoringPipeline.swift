@@ -166,7 +166,7 @@ final class ScoringPipeline: @unchecked Sendable {
     /// republish refused outputs, commit.
     private func step() throws {
         scorer.swapModelsIfOffered()
-        let batch = try gatherer.gather(holdingBack: scorer.hasOutstanding)
+        let batch = try gatherer.gather(holdingBack: scorer.hasOutstanding, idleLimitMs: committer.millisecondsUntilTransactionDue)
         if batch.isEmpty {
             try scorer.finishOutstanding(emit: write)
         } else {

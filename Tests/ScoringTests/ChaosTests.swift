@@ -198,7 +198,7 @@ extension ScorerProcessTests {
             for stamp in stamps where stamp >= chaosStart && stamp < chaosEnd { busySeconds.insert((stamp - chaosStart) / 1000) }
         }
         let chaosSeconds = (chaosEnd - chaosStart) / 1000
-        let silentSeconds = chaosSeconds - Int64(busySeconds.count)
+        let silentSeconds = chaosSeconds - Int64(busySeconds.filter { $0 < chaosSeconds }.count)
         func median(_ values: [Int64]) -> Int64 { values.isEmpty ? 0 : values.sorted()[values.count / 2] }
         print("chaos: \(exactlyOnce ? "exactly-once (read_committed)" : "at-least-once"), \(plan.partitions) partitions, \(plan.kills) kill -9 + \(plan.terms) SIGTERM every \(plan.intervalSeconds) s, session timeout \(plan.sessionTimeout) s, \(plan.assignor), \(plan.rate)/s; \(events.count) events, \(missing) missing, \(duplicates) scored twice")
         print("chaos: partitions producing without a 2 s gap per stop: \(flowing); longest gap of the better half of partitions per stop (ms): \(survivorGaps), median \(median(survivorGaps))")

@@ -46,6 +46,14 @@ extension ScorerProcessTests {
         }
     }
 
+    /// The partitions of a member's first assignment, as its log lists them ("" if none yet).
+    static func firstAssignment(_ member: ScorerProcess) -> String {
+        guard let line = member.log.split(separator: "\n").first(where: { $0.hasSuffix("partitions assigned") }),
+              let start = line.range(of: "partitions=["), let end = line.range(of: " [Scoring]", range: start.upperBound..<line.endIndex)
+        else { return "" }
+        return String(line[start.upperBound..<end.lowerBound])
+    }
+
     /// Prediction times (`scored_at`, ms) per input partition, sorted.
     static func predictionTimes(_ outputs: [Output]) -> [Int: [Int64]] {
         var times: [Int: [Int64]] = [:]
@@ -138,6 +146,10 @@ extension ScorerProcessTests {
         async let produced: Void = cluster.produceSteadily(events, chunk: chunk, pause: .milliseconds(100))
         try await Task.sleep(for: .seconds(2))
 
+        // Static members (exactly-once: every slot keeps its --instance-id): what each slot held first.
+        let slotPartitions = members.map(Self.firstAssignment)
+        var restarts: [(slot: Int, member: ScorerProcess)] = []
+
         // Every (kills + terms) / terms-th round is a SIGTERM, the others kill -9; victims in turn.
         var stops: [(atMs: Int64, victim: Int, killed: Bool)] = []
         for round in 0..<rounds {
@@ -150,6 +162,7 @@ extension ScorerProcessTests {
             stops.append((atMs, victim, killed))
             members[victim] = try startScorer(
                 cluster, name: "chaos-\(victim)-\(round)", sessionTimeout: plan.sessionTimeout, extra: extra(victim))
+            restarts.append((victim, members[victim]))
             let elapsed = Double(Self.nowMs() - atMs) / 1000
             try await Task.sleep(for: .milliseconds(Int(max(0, plan.intervalSeconds - elapsed) * 1000)))
         }
@@ -235,6 +248,15 @@ extension ScorerProcessTests {
         // mock's coordinator is still settling the previous one stalls the whole group.
         if plan.assignor == "cooperative-sticky" {
             #expect(flowing.filter { $0 >= 2 }.count * 10 >= flowing.count * 3, "stops through which at least 2 partitions kept producing: \(flowing)")
+        }
+        if exactlyOnce {
+            // Static membership: a member restarted within the session timeout takes its own
+            // partitions back without a rebalance, so the survivors' partitions never stop.
+            let keptTheirs = restarts.filter { Self.firstAssignment($0.member) == slotPartitions[$0.slot] }.count
+            print("chaos: static membership: \(keptTheirs) of \(restarts.count) restarts took their slot's partitions back")
+            #expect(keptTheirs == restarts.count, "restarts that got other partitions than their slot's \(slotPartitions)")
+            let survivorPartitions = plan.partitions - plan.partitions / members.count
+            #expect(flowing.allSatisfy { $0 >= survivorPartitions }, "partitions producing without a 2 s gap per stop: \(flowing)")
         }
         for member in members { member.send(SIGTERM) }
         for member in members { #expect(await member.waitForExit(timeout: .seconds(30)) == 0, "\(member.log)") }

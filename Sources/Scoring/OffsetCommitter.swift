@@ -214,18 +214,22 @@ final class OffsetCommitter {
 
     // MARK: - Transactions (exactly-once mode)
 
-    /// Exactly-once mode: notes that outputs went into the open transaction (the first starts
-    /// its clock).
-    func noteOutputsProduced() {
+    /// Exactly-once mode: notes that outputs went into the open transaction. The first ones start
+    /// its clock, backdated by how old their oldest event was when scored (`eventAgeMs`, up to a
+    /// quarter of the interval), so the interval bounds an event's wait from its timestamp as
+    /// long as it is consumed promptly; a backlog's old events only shorten the transaction by
+    /// that quarter.
+    func noteOutputsProduced(eventAgeMs: Int64) {
         guard transactions != nil, transactionOpenedNanoseconds == nil else { return }
-        transactionOpenedNanoseconds = DispatchTime.now().uptimeNanoseconds
+        let credit = min(UInt64(max(eventAgeMs, 0)) * 1_000_000, commitIntervalNanoseconds / 4)
+        transactionOpenedNanoseconds = DispatchTime.now().uptimeNanoseconds &- credit
     }
 
     /// Exactly-once mode: when the open transaction must start committing (uptime ns) so that
     /// its first output waits at most the commit interval to become visible: the interval after
-    /// that output, less the longest of the latest commits (at most half the interval). Without
-    /// outputs it is the plain interval after the last commit (positions alone still commit);
-    /// nil in at-least-once mode.
+    /// that output's event (see ``noteOutputsProduced(eventAgeMs:)``), less the longest of the
+    /// latest commits (at most half the interval). Without outputs it is the plain interval after
+    /// the last commit (positions alone still commit); nil in at-least-once mode.
     var transactionDueNanoseconds: UInt64? {
         guard transactions != nil else { return nil }
         guard let opened = transactionOpenedNanoseconds else { return lastCommitNanoseconds &+ commitIntervalNanoseconds }

@@ -60,17 +60,18 @@ final class OutputWriter {
     /// Produces one output per event of `scored`, in order.
     func write(_ scored: ScoredBatch) throws {
         let runtime = scored.runtime
-        committer.noteOutputsProduced()
         metrics.recordBatch(size: scored.batch.count, scoringNanoseconds: scored.scoringNanoseconds, variants: runtime.variantStats)
         var index = 0
         var deadLetters = 0
         // Messages come in runs of one partition: resolve the partition's state once per run
         // instead of hashing its topic name for every event.
         var run = OffsetCommitter.PartitionRun()
+        var oldestEventMs = runtime.scoredAt
         for batch in scored.batch.batches {
             for message in batch {
                 let entry = runtime.rowOfMessage[index]
                 index += 1
+                if let timestamp = message.timestampMs, timestamp < oldestEventMs { oldestEventMs = timestamp }
                 if message.partition != run.partition || message.topic != run.topic {
                     run = committer.run(for: message)
                 }
@@ -85,6 +86,7 @@ final class OutputWriter {
                 try produceOutput(for: message, in: run, runtime: runtime, entry: entry)
             }
         }
+        committer.noteOutputsProduced(eventAgeMs: runtime.scoredAt - oldestEventMs)
         if deadLetters > 0 {
             var byReason: [String: Int] = [:]
             for reason in runtime.reasons { byReason[reason.code, default: 0] += 1 }

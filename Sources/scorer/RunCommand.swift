@@ -126,7 +126,7 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Outputs awaiting broker acknowledgement above which consumption pauses.", valueName: "N"))
     var maxInFlight = 50_000
 
-    @Option(name: .long, help: ArgumentHelp("Milliseconds between offset commits. With --guarantee exactly-once: the longest an output waits for its transaction to commit, which is when read_committed readers see it (a transaction commits this long after its first output, less what recent commits took).", valueName: "MS"))
+    @Option(name: .long, help: ArgumentHelp("Milliseconds between offset commits. With --guarantee exactly-once: the longest an output waits for its transaction to commit, which is when read_committed readers see it (a transaction commits this long after the event of its first output, less what recent commits take).", valueName: "MS"))
     var commitInterval = 100
 
     @Option(name: .long, help: ArgumentHelp("trace, debug, info, notice, warning, error or critical. Event payloads are only logged at trace.", valueName: "LEVEL"))

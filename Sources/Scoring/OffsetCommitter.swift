@@ -7,10 +7,11 @@ import Logging
 /// acknowledged positions into offset commits, and carries out rebalances.
 ///
 /// Commits are asynchronous every `commitInterval` and synchronous on revocation and shutdown.
-/// A partition revoked from this member keeps a floor (everything below it has its output
-/// acknowledged): if the partition comes back, events below the floor are skipped instead of scored
-/// again, even when the commit during revocation was refused (the development cluster refuses
-/// commits while a rebalance is in progress; real brokers accept them).
+/// A partition revoked from (or lost by) this member keeps a floor (everything below it has its
+/// output acknowledged): if the partition comes back, events below the floor are skipped instead of
+/// scored again, even when the commit during revocation was refused (the development cluster
+/// refuses commits while a rebalance is in progress; real brokers accept them) or, for a lost
+/// partition, never made.
 ///
 /// In exactly-once mode (``transactions`` set) a commit is a transaction instead: once every
 /// output since the previous commit is acknowledged, the positions go into the transaction with
@@ -147,15 +148,25 @@ final class OffsetCommitter {
     }
 
     /// Lets `partitions` go without committing: another member may already own them.
-    func lose(_ partitions: [TopicPartition]) {
-        forget(partitions)
+    ///
+    /// At-least-once, what this member answered stays answered: it waits (within the revocation
+    /// budget) for the outputs in flight and keeps a floor, so that if the partitions come back
+    /// (librdkafka also declares an assignment lost when a commit meets a newer generation, and
+    /// the next rebalance often hands it back) acknowledged events are skipped, not scored again.
+    func lose(_ partitions: [TopicPartition], whileWaiting: () throws -> Void) {
         if let transactions {
+            forget(partitions)
             // Their outputs must not commit (another member owns them now): abort, and score
             // the partitions still held again from their committed offsets.
             abortAndRewind(transactions, reason: "partitions \(partitions.sorted()) were lost")
             return
         }
-        logger.warning("partitions lost (session timed out); their events may be scored twice", metadata: ["partitions": "\(partitions.sorted())"])
+        let drained = waitForAcknowledgements(of: partitions, within: revocationTimeoutNanoseconds, whileWaiting: whileWaiting)
+        for (partition, position) in tracker.commitPositions(of: partitions) { acknowledgedFloor[partition] = position }
+        forget(partitions)
+        logger.warning(
+            "partitions lost (session timed out, or a commit met a newer group generation): not committed; \(drained ? "events" : "events not yet acknowledged") may be scored twice by their next owner",
+            metadata: ["partitions": "\(partitions.sorted())"])
     }
 
     private func forget(_ partitions: [TopicPartition]) {

@@ -272,7 +272,7 @@ final class ScoringPipeline: @unchecked Sendable {
             committer.revoke(event.partitions, whileWaiting: writer.republishRefused)
             dropUnwrittenIfRewound()
         case .lost:
-            committer.lose(event.partitions)
+            committer.lose(event.partitions, whileWaiting: writer.republishRefused)
             dropUnwrittenIfRewound()
         }
     }

@@ -35,6 +35,20 @@ struct ScorerProcessTests {
             name: name, directory: directory)
     }
 
+    /// Inputs predicted more than once, per input partition: how many and their offset range.
+    static func duplicatesPerPartition(_ outputs: [Output]) -> [Int: (count: Int, offsets: ClosedRange<Int64>)] {
+        var seen = Set<String>()
+        var result: [Int: (count: Int, offsets: ClosedRange<Int64>)] = [:]
+        for output in outputs where output.isPrediction && !seen.insert(output.source).inserted {
+            guard let partition = output.headers["source.partition"].flatMap(Int.init),
+                  let offset = output.headers["source.offset"].flatMap(Int64.init) else { continue }
+            let previous = result[partition]
+            result[partition] = ((previous?.count ?? 0) + 1,
+                                 min(previous?.offsets.lowerBound ?? offset, offset)...max(previous?.offsets.upperBound ?? offset, offset))
+        }
+        return result
+    }
+
     /// Every input (topic/partition/offset) of `expected` events has at least one prediction;
     /// returns how many inputs were predicted more than once.
     func checkComplete(_ outputs: [Output], expected: Int) -> (missing: Int, duplicates: Int) {
@@ -153,7 +167,7 @@ struct ScorerProcessTests {
         let (missing, duplicates) = checkComplete(outputs, expected: all)
         print("scale-in: \(all) events, \(duplicates) scored twice, \(missing) missing")
         #expect(missing == 0)
-        #expect(duplicates == 0, "a graceful hand-over commits before the partitions move")
+        #expect(duplicates == 0, "a graceful hand-over commits before the partitions move; per partition, inputs scored twice: \(Self.duplicatesPerPartition(outputs))\nA:\n\(a.log)\nB:\n\(b.log)")
         #expect(try await eventsIn(b) > bIn)
         b.send(SIGTERM)
         #expect(await b.waitForExit(timeout: .seconds(25)) == 0)
